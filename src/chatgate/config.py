@@ -1,0 +1,206 @@
+"""Settings: a TOML file, then ``CHATGATE_<SECTION>_<KEY>`` environment variables, then flags.
+
+Later sources win. Every key is declared here once, with its type and default; a wrong key
+or value is a ``ConfigError`` naming it (``server.port: Expected `int`, got `str```), raised
+before anything starts.
+
+    [server]    host, port, max_body_bytes, default_project, default_location, log_level
+    [auth]      enabled, api_keys, keys (scoped to projects), state_dir
+    [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url, ...
+    [local]     queue_size, threads, context_size: defaults for every local model
+    [models.<name>]     a local model: engine, path or package, threads, context_size, ...
+    [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import msgspec
+from msgspec import Meta, Struct
+from typing import Annotated
+
+EMBEDDED_MODEL = "huggingfacetb/smollm2-135m-instruct"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the key."""
+
+
+class _Section(Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
+    # The project and location the short /v1/chat/completions alias stands for.
+    default_project: str = "default"
+    default_location: str = "us-central1"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ScopedKey(_Section):
+    key: str
+    projects: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class AuthSettings(_Section):
+    enabled: bool = True
+    # Static keys valid for every project.
+    api_keys: list[str] = msgspec.field(default_factory=list)
+    # Static keys limited to some projects.
+    keys: list[ScopedKey] = msgspec.field(default_factory=list)
+    # Where the token-signing secret lives; default: $XDG_STATE_HOME/chatgate or ~/.local/state/chatgate.
+    state_dir: str | None = None
+
+
+class GeminiSettings(_Section):
+    mode: Literal["vertex", "gemini-api"] = "vertex"
+    project: str | None = None
+    location: str = "us-central1"
+    credentials_file: str | None = None
+    api_key: str | None = None
+    access_token: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None  # default: v1beta1 on Vertex, v1beta on the Gemini API
+    timeout: Annotated[float, Meta(gt=0)] = 600.0
+    connect_timeout: Annotated[float, Meta(gt=0)] = 10.0
+    max_retries: Annotated[int, Meta(ge=0)] = 2
+    # Use Application Default Credentials when nothing else is given.
+    use_adc: bool = False
+    # A local model that answers for google/* names when Gemini is not configured (offline tests).
+    local_fallback: str | None = None
+    # Send "skip_thought_signature_validator" for model function calls that lack a signature.
+    skip_thought_signature_validator: bool = False
+
+
+class LocalSettings(_Section):
+    queue_size: Annotated[int, Meta(ge=0)] = 16
+    threads: Annotated[int, Meta(ge=1)] | None = None
+    context_size: Annotated[int, Meta(ge=128)] = 4096
+
+
+class ModelSettings(_Section):
+    engine: Literal["local"] = "local"
+    path: str | None = None  # a GGUF file
+    package: str | None = None  # an installed Python package that carries a GGUF
+    threads: Annotated[int, Meta(ge=1)] | None = None
+    context_size: Annotated[int, Meta(ge=128)] | None = None
+    queue_size: Annotated[int, Meta(ge=0)] | None = None
+    chat_template: str | None = None  # override the GGUF's own template
+    aliases: list[str] = msgspec.field(default_factory=list)
+
+
+class EndpointSettings(_Section):
+    upstreams: list[str] = msgspec.field(default_factory=list)
+    model: str | None = None  # the default model name (upstreams) or the local model to serve
+    api_key: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout: Annotated[float, Meta(gt=0)] = 60.0
+    health_path: str = "/v1/models"
+    health_interval: Annotated[float, Meta(gt=0)] = 5.0
+
+
+class Settings(_Section):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    gemini: GeminiSettings = msgspec.field(default_factory=GeminiSettings)
+    local: LocalSettings = msgspec.field(default_factory=LocalSettings)
+    models: dict[str, ModelSettings] = msgspec.field(default_factory=dict)
+    endpoints: dict[str, EndpointSettings] = msgspec.field(default_factory=dict)
+
+
+# Sections whose scalar keys can be set from the environment.
+_ENV_SECTIONS: dict[str, type[_Section]] = {
+    "server": ServerSettings,
+    "auth": AuthSettings,
+    "gemini": GeminiSettings,
+    "local": LocalSettings,
+}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for section, cls in _ENV_SECTIONS.items():
+        for key in cls.__struct_fields__:
+            value = environ.get(f"CHATGATE_{section.upper()}_{key.upper()}")
+            if value is None:
+                continue
+            if key in ("api_keys",):
+                out.setdefault(section, {})[key] = [v.strip() for v in value.split(",") if v.strip()]
+            else:
+                out.setdefault(section, {})[key] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _path_of(error: msgspec.ValidationError) -> str:
+    """``Expected `int`, got `str` - at `$.server.port``` → ``server.port: Expected ...``."""
+    text = str(error)
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        return text
+    return f"{where.rstrip('`').removeprefix('$.').removeprefix('$')}: {message}"
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the file (if any), the environment, then ``overrides`` (flags), in that order."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        # strict=False lets environment strings stand for numbers and booleans.
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_path_of(exc)) from None
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    for endpoint_id, endpoint in settings.endpoints.items():
+        if not endpoint.upstreams and not endpoint.model:
+            raise ConfigError(f"endpoints.{endpoint_id}: give `upstreams` (base URLs) or `model` (a local model)")
+        for url in endpoint.upstreams:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"endpoints.{endpoint_id}.upstreams: not an http(s) URL: {url!r}")
+    for name, model in settings.models.items():
+        if model.path and model.package:
+            raise ConfigError(f"models.{name}: give `path` or `package`, not both")
+    if settings.gemini.local_fallback and settings.gemini.local_fallback not in settings.models:
+        if settings.gemini.local_fallback != EMBEDDED_MODEL:
+            raise ConfigError(f"gemini.local_fallback: no local model named {settings.gemini.local_fallback!r}")
+
+
+def state_dir(settings: Settings) -> Path:
+    if settings.auth.state_dir:
+        return Path(settings.auth.state_dir).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "chatgate"

@@ -1,0 +1,43 @@
+"""The boundary between the front and whatever runs a model.
+
+An engine takes the canonical request (Gemini's ``GenerateContentRequest``) and yields
+Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
+
+- ``generate(model, request, stream=...)`` is an async iterator. With ``stream=True`` each
+  chunk carries *new* parts per candidate (text deltas, whole function calls) the way
+  ``streamGenerateContent`` does; with ``stream=False`` the engine may yield one complete
+  response. Either way the last chunk carries ``finishReason`` on every candidate and
+  ``usageMetadata`` for the whole request.
+- Before yielding anything it validates what it cannot do and raises
+  ``chatgate.errors.Unsupported`` (image input to a text-only model, native Google tools on a
+  local model ...) or another ``ClientError``. Failures after the first chunk are raised as
+  ``ChatgateError`` subclasses too; the front turns them into a final stream error event.
+- Closing the iterator early (``aclose()``, or the task being cancelled because the client
+  went away) stops the work it started: local generation within a few tokens, an upstream
+  HTTP request at once.
+- It never blocks the event loop: model work runs on threads, network I/O is async.
+- It raises only ``chatgate.errors`` types; vendor exceptions are mapped at the boundary.
+
+Self-deployed endpoints relay OpenAI bodies untranslated and so sit beside this protocol
+(``engines/upstream.py``), not behind it.
+
+Example::
+
+    async for chunk in engine.generate("gemini-2.5-flash", request, stream=True):
+        for candidate in chunk.candidates or []:
+            ...
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator, Protocol
+
+from chatgate.protocols.gemini import GenerateContentRequest, GenerateContentResponse
+
+
+class Engine(Protocol):
+    def generate(
+        self, model: str, request: GenerateContentRequest, *, stream: bool
+    ) -> AsyncIterator[GenerateContentResponse]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,252 @@
+"""Gemini ``generateContent`` wire types: the canonical request and response of chatgate.
+
+A leaf module. Names are snake_case in Python and lowerCamelCase on the wire
+(``rename="camel"``); absent fields are omitted (``omit_defaults``), so an encoded request
+holds only what was set. Enum values are plain strings: Google adds values over time and a
+response carrying one we do not know must still decode. Reference: the Vertex AI
+``aiplatform.v1`` protos (``content.proto``, ``tool.proto``, ``prediction_service.proto``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+
+class _Wire(Struct, rename="camel", omit_defaults=True, kw_only=True):
+    pass
+
+
+# --- content ------------------------------------------------------------------------------
+
+
+class Blob(_Wire, kw_only=True):
+    mime_type: str
+    data: str  # base64
+    display_name: str | None = None
+
+
+class FileData(_Wire, kw_only=True):
+    mime_type: str | None = None
+    file_uri: str
+    display_name: str | None = None
+
+
+class PartialArg(_Wire, kw_only=True):
+    json_path: str
+    string_value: str | None = None
+    number_value: float | None = None
+    bool_value: bool | None = None
+    null_value: str | None = None
+    will_continue: bool | None = None
+
+
+class FunctionCall(_Wire, kw_only=True):
+    id: str | None = None
+    name: str | None = None
+    args: dict[str, Any] | None = None
+    partial_args: list[PartialArg] | None = None
+    will_continue: bool | None = None
+
+
+class FunctionResponsePart(_Wire, kw_only=True):
+    inline_data: Blob | None = None
+    file_data: FileData | None = None
+
+
+class FunctionResponse(_Wire, kw_only=True):
+    id: str | None = None
+    name: str
+    response: dict[str, Any]
+    parts: list[FunctionResponsePart] | None = None
+
+
+class ExecutableCode(_Wire, kw_only=True):
+    language: str | None = None
+    code: str | None = None
+
+
+class CodeExecutionResult(_Wire, kw_only=True):
+    outcome: str | None = None
+    output: str | None = None
+
+
+class MediaResolution(_Wire, kw_only=True):
+    level: str
+
+
+class VideoMetadata(_Wire, kw_only=True):
+    start_offset: str | None = None
+    end_offset: str | None = None
+    fps: float | None = None
+
+
+class Part(_Wire, kw_only=True):
+    """One part: exactly one of the data fields, plus the thought metadata beside it."""
+
+    text: str | None = None
+    inline_data: Blob | None = None
+    file_data: FileData | None = None
+    function_call: FunctionCall | None = None
+    function_response: FunctionResponse | None = None
+    executable_code: ExecutableCode | None = None
+    code_execution_result: CodeExecutionResult | None = None
+    thought: bool | None = None
+    thought_signature: str | None = None  # base64 bytes, a sibling of the data field
+    video_metadata: VideoMetadata | None = None
+    media_resolution: MediaResolution | None = None
+
+
+class Content(_Wire, kw_only=True):
+    role: str | None = None  # "user" | "model"; absent on systemInstruction
+    parts: list[Part] = msgspec.field(default_factory=list)
+
+
+# --- request ------------------------------------------------------------------------------
+
+
+class FunctionDeclaration(_Wire, kw_only=True):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # OpenAPI subset Schema
+    parameters_json_schema: Any = None  # real JSON Schema; mutually exclusive with parameters
+
+
+class Tool(_Wire, kw_only=True):
+    """One kind of tool per object: function declarations, or one of Google's native tools."""
+
+    function_declarations: list[FunctionDeclaration] | None = None
+    google_search: dict[str, Any] | None = None
+    google_search_retrieval: dict[str, Any] | None = None
+    code_execution: dict[str, Any] | None = None
+    url_context: dict[str, Any] | None = None
+    google_maps: dict[str, Any] | None = None
+    enterprise_web_search: dict[str, Any] | None = None
+    retrieval: dict[str, Any] | None = None
+    computer_use: dict[str, Any] | None = None
+
+
+class FunctionCallingConfig(_Wire, kw_only=True):
+    mode: str | None = None  # AUTO | ANY | NONE | VALIDATED
+    allowed_function_names: list[str] | None = None
+    stream_function_call_arguments: bool | None = None
+
+
+class ToolConfig(_Wire, kw_only=True):
+    function_calling_config: FunctionCallingConfig | None = None
+    retrieval_config: dict[str, Any] | None = None
+
+
+class SafetySetting(_Wire, kw_only=True):
+    category: str
+    threshold: str
+    method: str | None = None
+
+
+class ThinkingConfig(_Wire, kw_only=True):
+    include_thoughts: bool | None = None
+    thinking_budget: int | None = None
+    thinking_level: str | None = None
+
+
+class GenerationConfig(_Wire, kw_only=True):
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: float | None = None
+    candidate_count: int | None = None
+    max_output_tokens: int | None = None
+    stop_sequences: list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    response_mime_type: str | None = None
+    response_schema: dict[str, Any] | None = None
+    response_json_schema: Any = None
+    response_logprobs: bool | None = None
+    logprobs: int | None = None
+    response_modalities: list[str] | None = None
+    media_resolution: str | None = None
+    speech_config: dict[str, Any] | None = None
+    image_config: dict[str, Any] | None = None
+    thinking_config: ThinkingConfig | None = None
+
+
+class GenerateContentRequest(_Wire, kw_only=True):
+    contents: list[Content]
+    system_instruction: Content | None = None
+    tools: list[Tool] | None = None
+    tool_config: ToolConfig | None = None
+    safety_settings: list[SafetySetting] | None = None
+    generation_config: GenerationConfig | None = None
+    cached_content: str | None = None
+    labels: dict[str, str] | None = None
+
+
+# --- response -----------------------------------------------------------------------------
+
+
+class SafetyRating(_Wire, kw_only=True):
+    category: str | None = None
+    probability: str | None = None
+    probability_score: float | None = None
+    severity: str | None = None
+    severity_score: float | None = None
+    blocked: bool | None = None
+
+
+class Candidate(_Wire, kw_only=True):
+    index: int | None = None
+    content: Content | None = None
+    finish_reason: str | None = None
+    finish_message: str | None = None
+    safety_ratings: list[SafetyRating] | None = None
+    citation_metadata: dict[str, Any] | None = None
+    grounding_metadata: dict[str, Any] | None = None
+    url_context_metadata: dict[str, Any] | None = None
+    avg_logprobs: float | None = None
+    logprobs_result: dict[str, Any] | None = None
+    token_count: int | None = None
+
+
+class PromptFeedback(_Wire, kw_only=True):
+    block_reason: str | None = None
+    block_reason_message: str | None = None
+    safety_ratings: list[SafetyRating] | None = None
+
+
+class UsageMetadata(_Wire, kw_only=True):
+    prompt_token_count: int | None = None
+    candidates_token_count: int | None = None
+    thoughts_token_count: int | None = None
+    cached_content_token_count: int | None = None
+    tool_use_prompt_token_count: int | None = None
+    total_token_count: int | None = None
+    traffic_type: str | None = None
+    prompt_tokens_details: list[dict[str, Any]] | None = None
+    candidates_tokens_details: list[dict[str, Any]] | None = None
+    cache_tokens_details: list[dict[str, Any]] | None = None
+    tool_use_prompt_tokens_details: list[dict[str, Any]] | None = None
+
+
+class GenerateContentResponse(_Wire, kw_only=True):
+    candidates: list[Candidate] | None = None
+    prompt_feedback: PromptFeedback | None = None
+    usage_metadata: UsageMetadata | None = None
+    model_version: str | None = None
+    create_time: str | None = None
+    response_id: str | None = None
+
+
+class RpcStatus(_Wire, kw_only=True):
+    """``google.rpc.Status``, the ``error`` member of a Google error body."""
+
+    code: int | None = None
+    message: str | None = None
+    status: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+encoder = msgspec.json.Encoder()
+response_decoder = msgspec.json.Decoder(GenerateContentResponse)
