@@ -71,7 +71,7 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     """The application for ``settings``. Models load at start-up (the lifespan), not here."""
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
     local = local or LocalEngine.from_settings(settings)
-    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret), targets=Targets(settings, local))
+    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret), targets=Targets(settings, local), local=local)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ class AppState:
     settings: Settings
     auth: Authenticator
     targets: Targets
+    local: Any = None  # the LocalEngine
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
     upstreams: dict[str, Any] = field(default_factory=dict)
     ready: bool = False

@@ -70,6 +70,8 @@ class LocalModel:
         self._busy = asyncio.Lock()
         self._waiting = 0
         self._seconds_per_job = 2.0  # a moving average, for Retry-After
+        # How the last candidate generation ended (finish reason or "CANCELLED", tokens made).
+        self.last_run: tuple[str, int] | None = None
 
     # --- loading ------------------------------------------------------------------------
 
@@ -106,6 +108,10 @@ class LocalModel:
             self.llama = None
 
     # --- scheduling ---------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
 
     async def _acquire(self) -> None:
         if self._busy.locked() and self._waiting >= self.spec.queue_size:
@@ -196,6 +202,7 @@ class LocalModel:
                                     repeat_penalty=1.0, frequency_penalty=s.frequency_penalty,
                                     presence_penalty=s.presence_penalty):
             if cancel.is_set():
+                self.last_run = ("CANCELLED", produced)
                 return
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 reason = "STOP"
@@ -213,6 +220,7 @@ class LocalModel:
             tail = stops.push(decoder.decode(b"", final=True)) + stops.flush()
             if tail:
                 emit(_Text(candidate, tail))
+        self.last_run = (reason, produced)
         emit(_End(candidate, reason, produced))
 
 
@@ -287,6 +295,13 @@ class LocalEngine:
 
     def names(self) -> list[str]:
         return list(self._models)
+
+    def model(self, name: str) -> LocalModel:
+        return self._models[name]
+
+    @property
+    def busy(self) -> bool:
+        return any(m.busy for m in self._models.values())
 
     async def start(self) -> None:
         """Load every model, off the event loop."""
