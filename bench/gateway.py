@@ -54,6 +54,11 @@ class InstantEngine:
     def names(self) -> list[str]:
         return ["bench-model"]
 
+    def model(self, name: str) -> "InstantEngine":
+        return self
+
+    waiting = 0
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
