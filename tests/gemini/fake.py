@@ -61,6 +61,13 @@ def recording_reply(name: str) -> Reply:
     return Reply(status=status, chunks=[raw])
 
 
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return body  # a form post (an OAuth token request)
+
+
 class FakeGemini:
     def __init__(self) -> None:
         self.replies: collections.deque[Reply] = collections.deque()
@@ -104,7 +111,7 @@ class FakeGemini:
         self.seen.append(Seen(
             method=scope["method"], path=scope["path"], query=scope["query_string"].decode(),
             headers={k.decode(): v.decode() for k, v in scope["headers"]},
-            body=json.loads(body) if body else None,
+            body=_parse(body),
         ))
         reply = self.replies.popleft() if self.replies else Reply(status=500, chunks=[b'{"error": {"code": 500, "message": "no reply queued", "status": "INTERNAL"}}'])
         headers = [(b"content-type", reply.content_type.encode())] + [(k.encode(), v.encode()) for k, v in reply.headers.items()]

@@ -87,10 +87,7 @@ def from_settings(settings: GeminiSettings) -> Auth | None:
         path = settings.credentials_file
 
         def load_file() -> Any:
-            import google.auth
-
-            credentials, _ = google.auth.load_credentials_from_file(path, scopes=SCOPES)
-            return credentials
+            return _load_file(path)
 
         return GoogleCredentials(load_file)
     if settings.use_adc:
@@ -103,3 +100,25 @@ def from_settings(settings: GeminiSettings) -> Auth | None:
 
         return GoogleCredentials(load_default)
     return None
+
+
+def _load_file(path: str) -> Any:
+    """A credentials file, by its declared type: the two common kinds are loaded by their
+    own constructors; others (workload identity federation, ...) through google-auth."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+    import google.auth
+
+    loaded, _ = google.auth.load_credentials_from_file(path, scopes=SCOPES)
+    return loaded

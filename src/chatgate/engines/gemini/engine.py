@@ -144,11 +144,14 @@ class GeminiEngine:
             if request.labels is not None or (config is not None and config.stream_function_call_arguments):
                 log.debug("dropping labels / streamFunctionCallArguments: Vertex AI only")
                 tool_config = request.tool_config
-                if config is not None and config.stream_function_call_arguments:
+                if tool_config is not None and config is not None and config.stream_function_call_arguments:
+                    calling = msgspec.structs.replace(config, stream_function_call_arguments=None)
                     tool_config = g.ToolConfig(
-                        function_calling_config=msgspec.structs.replace(config, stream_function_call_arguments=None),
-                        retrieval_config=request.tool_config.retrieval_config if request.tool_config else None,
+                        function_calling_config=calling if calling != g.FunctionCallingConfig() else None,
+                        retrieval_config=tool_config.retrieval_config,
                     )
+                    if tool_config == g.ToolConfig():
+                        tool_config = None
                 request = msgspec.structs.replace(request, labels=None, tool_config=tool_config)
         return request
 
