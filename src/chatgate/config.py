@@ -24,6 +24,7 @@ from msgspec import Meta, Struct
 from typing import Annotated
 
 EMBEDDED_MODEL = "huggingfacetb/smollm2-135m-instruct"
+DEFAULT_ENDPOINT = "local"
 
 
 class ConfigError(Exception):
@@ -189,6 +190,9 @@ def load(
     except msgspec.ValidationError as exc:
         raise ConfigError(_path_of(exc)) from None
     _check(settings)
+    if DEFAULT_ENDPOINT not in settings.endpoints:
+        # The endpoint id `local`, bound to the first local model: the embedded one by default.
+        settings.endpoints[DEFAULT_ENDPOINT] = EndpointSettings(model=next(iter(settings.models), EMBEDDED_MODEL))
     return settings
 
 

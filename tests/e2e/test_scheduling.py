@@ -1,0 +1,111 @@
+"""The local engine under pressure: disconnects free it, a full queue answers 429."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import MODEL, make_settings
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.model
+
+LONG = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        "max_tokens": 3000, "temperature": 0, "stream": True}  # runs to max_tokens at temperature 0
+
+
+def wait_idle(server: LiveServer, limit: float = 60.0) -> None:
+    """Wait until the engine has no running generation (a liveness bound, not a timing check)."""
+    deadline = time.monotonic() + limit
+    while server.state.local.busy:
+        assert time.monotonic() < deadline, "the engine never became idle"
+        time.sleep(0.05)
+
+
+def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: dict[str, str]) -> None:
+    wait_idle(live)
+    with httpx.stream("POST", live.url + "/v1/chat/completions", headers=auth, json=LONG, timeout=60) as r:
+        assert r.status_code == 200
+        seen = 0
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                seen += 1
+            if seen >= 3:
+                break
+    wait_idle(live)
+    reason, produced = live.state.local.model(MODEL).last_run
+    assert reason == "CANCELLED"
+    assert produced < LONG["max_tokens"]
+    # The engine takes the next request at once.
+    r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json={**LONG, "stream": False, "max_tokens": 3})
+    assert r.status_code == 200
+
+
+def test_client_disconnect_stops_non_streaming_generation(live: LiveServer, auth: dict[str, str]) -> None:
+    wait_idle(live)
+    body = {**LONG, "stream": False}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(live.url + "/v1/chat/completions", headers=auth, json=body, timeout=1.0)
+    wait_idle(live)
+    reason, produced = live.state.local.model(MODEL).last_run
+    assert reason == "CANCELLED"
+    assert produced < LONG["max_tokens"]
+
+
+def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, auth={"enabled": False}, local={"queue_size": 0})
+    with LiveServer(settings) as server:
+        url = server.url + "/v1/chat/completions"
+        started, release = threading.Event(), threading.Event()
+
+        def hold_the_model() -> None:
+            # Keep the stream open (the model busy) until the second request was answered.
+            with httpx.stream("POST", url, json=LONG, timeout=60) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: {"):
+                        started.set()
+                    if release.is_set():
+                        break
+
+        holder = threading.Thread(target=hold_the_model)
+        holder.start()
+        assert started.wait(60)
+        r = httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2})
+        release.set()
+        holder.join()
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert r.json()["error"]["type"] == "rate_limit_error"
+        wait_idle(server)
+        assert httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2}).status_code == 200
+
+
+def test_queued_requests_are_served_in_turn(live: LiveServer, auth: dict[str, str]) -> None:
+    results: list[int] = []
+
+    def ask() -> None:
+        r = httpx.post(live.url + "/v1/chat/completions", headers=auth, timeout=120,
+                       json={**LONG, "stream": False, "max_tokens": 8})
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 4
+
+
+def test_error_event_shape_is_openai(live: LiveServer) -> None:
+    # Not an engine failure, but the framing a failed stream ends with (front/sse.py).
+    from chatgate.errors import UpstreamUnavailable
+    from chatgate.front.sse import encode_error
+
+    frame = encode_error(UpstreamUnavailable("gone"))
+    assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
+    assert json.loads(frame[6:])["error"]["message"] == "gone"
