@@ -14,6 +14,8 @@ Policy (pitfalls B6, B7, B8):
 
 from __future__ import annotations
 
+from msgspec import UNSET
+
 from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
@@ -91,7 +93,7 @@ def _user_parts(message: o.UserMessage, param: str, media: parts.Media, part_lev
 
 
 def _assistant_parts(message: o.AssistantMessage, param: str, marker: str | None, calls: dict[str, tools.Call]) -> list[g.Part]:
-    ext = google.extra(message.extra_content)
+    ext = google.extra(message.extra_content) if message.extra_content is not UNSET else {}
     explicit = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
     out: list[g.Part] = []
     content = message.content
@@ -103,7 +105,9 @@ def _assistant_parts(message: o.AssistantMessage, param: str, marker: str | None
             text = item.text if isinstance(item, o.TextPart) else item.refusal
             items.append((text, item.extra_content, f"{param}.content[{j}]"))
     for text, extra_content, where in items:
-        part_flag = google.thought_flag(google.extra(extra_content).get("thought"), f"{where}.extra_content.google.thought")
+        part_flag = None
+        if extra_content is not None and extra_content is not UNSET:
+            part_flag = google.thought_flag(google.extra(extra_content).get("thought"), f"{where}.extra_content.google.thought")
         flag = part_flag if part_flag is not None else explicit
         # An explicit thought flag takes precedence over the tag marker (spec §1.6).
         if flag is None and marker:
@@ -111,7 +115,7 @@ def _assistant_parts(message: o.AssistantMessage, param: str, marker: str | None
         else:
             pieces = [(text, bool(flag))] if text else []
         new = [g.Part(text=piece, thought=True if thought else None) for piece, thought in pieces]
-        if new and extra_content is not None:
+        if new and extra_content is not None and extra_content is not UNSET:
             sig = google.signature(google.extra(extra_content).get("thought_signature"), f"{where}.extra_content.google.thought_signature")
             if sig:
                 new[-1].thought_signature = sig
@@ -126,6 +130,8 @@ def _assistant_parts(message: o.AssistantMessage, param: str, marker: str | None
 
 
 def _message_extra(out: list[g.Part], extra_content: object, param: str) -> None:
+    if extra_content is UNSET:
+        return
     ext = google.extra(extra_content)
     flag = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
     if flag:

@@ -5,6 +5,7 @@ A value passed down to the converters, never a global: ``traits("google/gemini-3
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class ModelTraits:
         return self.generation is not None and self.generation >= (3, 0)
 
 
+@functools.lru_cache(maxsize=256)
 def traits(model: str) -> ModelTraits:
     name = model.rsplit("/", 1)[-1]
     match = _GENERATION.match(name)

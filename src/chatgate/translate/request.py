@@ -43,6 +43,7 @@ _IGNORED = (
     "prediction", "service_tier", "store", "user",
 )
 
+_EMPTY_CONFIG = g.GenerationConfig()
 _MODALITIES = {"text": "TEXT", "image": "IMAGE", "audio": "AUDIO"}
 
 
@@ -54,9 +55,10 @@ def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateC
         request.messages, media, marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3
     )
     messages.check_not_empty(contents)
-    for name in _IGNORED:
-        if getattr(request, name) not in (None, UNSET):
-            log.debug("ignoring parameter %s: no Gemini equivalent", name)
+    if log.isEnabledFor(logging.DEBUG):
+        for name in _IGNORED:
+            if getattr(request, name) not in (None, UNSET):
+                log.debug("ignoring parameter %s: no Gemini equivalent", name)
 
     declarations = tools.declarations(request)
     gemini_tools = [g.Tool(function_declarations=declarations)] if declarations else []
@@ -91,7 +93,7 @@ def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateC
             tools=gemini_tools or None,
             tool_config=tool_config,
             safety_settings=extras.safety_settings,
-            generation_config=config if config != g.GenerationConfig() else None,
+            generation_config=config if config != _EMPTY_CONFIG else None,
             cached_content=extras.cached_content,
             labels=extras.labels,
         ),
