@@ -61,6 +61,11 @@ class AuthSettings(_Section):
 
 
 class GeminiSettings(_Section):
+    """``[gemini]``: how to reach Gemini (Vertex AI or the Gemini API) and with what credentials.
+
+    ``retry_backoff`` is the base delay of the backoff between retries of a 429/503.
+    """
+
     mode: Literal["vertex", "gemini-api"] = "vertex"
     project: str | None = None
     location: str = "us-central1"
@@ -72,6 +77,9 @@ class GeminiSettings(_Section):
     timeout: Annotated[float, Meta(gt=0)] = 600.0
     connect_timeout: Annotated[float, Meta(gt=0)] = 10.0
     max_retries: Annotated[int, Meta(ge=0)] = 2
+    # Base delay (seconds) of the exponential backoff between retries of a 429/503 when
+    # Google sends no Retry-After; the n-th retry waits about retry_backoff * 2**n.
+    retry_backoff: Annotated[float, Meta(ge=0)] = 0.5
     # Use Application Default Credentials when nothing else is given.
     use_adc: bool = False
     # A local model that answers for google/* names when Gemini is not configured (offline tests).

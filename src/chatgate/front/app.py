@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from chatgate import tokens
 from chatgate.config import Settings, state_dir
+from chatgate.engines.gemini import GeminiEngine
+from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.errors import ChatgateError, NotFound
 from chatgate.front import render
@@ -78,8 +80,9 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     """The application for ``settings``. Models load at start-up (the lifespan), not here."""
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
     local = local or LocalEngine.from_settings(settings)
-    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret), targets=Targets(settings, local),
-                     local=local, metrics=Metrics())
+    gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
+    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
+                     targets=Targets(settings, local, gemini), local=local, metrics=Metrics())
     for name in local.names():
         model = local.model(name)
         state.metrics.watch_local_model(name, lambda m=model: m.waiting, lambda m=model: m.busy)
@@ -99,6 +102,8 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
             for upstream in upstreams.values():
                 await upstream.aclose()
             await local.aclose()
+            if gemini is not None:
+                await gemini.aclose()
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),

@@ -24,9 +24,10 @@ class Target:
 
 
 class Targets:
-    def __init__(self, settings: Settings, local: LocalEngine) -> None:
+    def __init__(self, settings: Settings, local: LocalEngine, gemini: Engine | None = None) -> None:
         self._settings = settings
         self._local = local
+        self._gemini = gemini  # None when [gemini] holds no credentials
         self._created = int(time.time())
 
     def model(self, name: str | None) -> Target:
@@ -39,6 +40,8 @@ class Targets:
         if local is not None:
             return Target(self._local, local)
         if name.startswith(GOOGLE_PREFIX):
+            if self._gemini is not None:
+                return Target(self._gemini, name[len(GOOGLE_PREFIX):])
             fallback = self._settings.gemini.local_fallback
             if fallback:
                 return Target(self._local, self._local.resolve(fallback) or fallback)
