@@ -110,3 +110,13 @@ def test_fold_joins_text_and_assembles_streamed_arguments() -> None:
     assert message["content"] == "ab"
     assert message["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"x":"12"}'}
     assert message["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": "U0lH"}}
+
+
+def test_completion_id_is_geminis_response_id() -> None:
+    from chatgate.protocols import gemini as g
+    from chatgate.translate.request import Rendering
+    from chatgate.translate.response import to_chat_completion
+
+    response = g.GenerateContentResponse(response_id="bA-NacCPKoae_9MPsNCn6Qc", candidates=[
+        g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text="Hi")]), finish_reason="STOP")])
+    assert to_chat_completion(response, Rendering(model="google/x")).id == "bA-NacCPKoae_9MPsNCn6Qc"

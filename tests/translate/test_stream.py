@@ -119,3 +119,15 @@ def test_unknown_finish_reason_is_stop_with_raw_value() -> None:
     chunks = run([{"candidates": [candidate({"text": "a"}, finish="FAKE_ENUM")]}])
     last = chunks[-1]["choices"][0]
     assert last["finish_reason"] == "stop" and last["delta"]["extra_content"] == {"google": {"finish_reason": "FAKE_ENUM"}}
+
+
+def test_chunk_id_is_geminis_response_id() -> None:
+    from chatgate.protocols import gemini as g
+    from chatgate.translate.request import Rendering
+    from chatgate.translate.stream import StreamTranslator
+
+    translator = StreamTranslator(Rendering(model="google/gemini-2.5-flash", stream=True))
+    first = g.GenerateContentResponse(response_id="nQiNafGyF5rw998PstqooAY", candidates=[
+        g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text="Hi")]))])
+    chunks = translator.feed(first) + translator.finish()
+    assert {c.id for c in chunks} == {"nQiNafGyF5rw998PstqooAY"}

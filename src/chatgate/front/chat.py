@@ -22,7 +22,7 @@ from chatgate.front.state import AppState
 from chatgate.protocols import gemini as g
 from chatgate.protocols.openai import encoder
 from chatgate.translate.request import Rendering, to_gemini
-from chatgate.translate.response import fold, new_id, to_chat_completion
+from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
         return Response(status_code=499)
     response = fold(collected)
     state.metrics.record_usage(rendering.model, response.usage_metadata)
-    completion = to_chat_completion(response, rendering, completion_id=new_id())
+    completion = to_chat_completion(response, rendering)  # Gemini's responseId when it has one
     return Response(encoder.encode(completion), media_type="application/json")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from chatgate.config import Settings
 from chatgate.engines.base import Engine
-from chatgate.errors import NotFound
+from chatgate.errors import InvalidRequest, NotFound
 from chatgate.protocols import openai as o
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ class Targets:
     def model(self, name: str | None) -> Target:
         """The target for a ``model`` field on the openapi route."""
         if not name:
-            from chatgate.errors import InvalidRequest
-
             raise InvalidRequest("`model` is required on this route", param="model")
         local = self._local.resolve(name)
         if local is not None:

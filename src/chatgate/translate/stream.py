@@ -64,11 +64,18 @@ class _Delta:
 class StreamTranslator:
     def __init__(self, rendering: Rendering, completion_id: str | None = None, created: int | None = None):
         self.rendering = rendering
-        self.id = completion_id or new_id()
+        # Gemini's responseId when the first chunk has one (as Vertex answers), else ours.
+        self._id = completion_id
         self.created = created or int(time.time())
         self._choices: dict[int, _Choice] = {}
         self._usage: g.UsageMetadata | None = None
         self._feedback: g.PromptFeedback | None = None
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = new_id()
+        return self._id
 
     def _chunk(self, choices: list[o.ChunkChoice]) -> o.ChatCompletionChunk:
         chunk = o.ChatCompletionChunk(id=self.id, created=self.created, model=self.rendering.model, choices=choices)
@@ -77,6 +84,8 @@ class StreamTranslator:
         return chunk
 
     def feed(self, response: g.GenerateContentResponse) -> list[o.ChatCompletionChunk]:
+        if self._id is None and response.response_id:
+            self._id = response.response_id
         if response.usage_metadata is not None:
             self._usage = response.usage_metadata
         if response.prompt_feedback is not None and not response.candidates:
