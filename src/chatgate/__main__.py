@@ -1,0 +1,3 @@
+from chatgate.cli import main
+import sys
+sys.exit(main())

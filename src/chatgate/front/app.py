@@ -1,0 +1,120 @@
+"""``build_app(settings)``: the ASGI application, its routes and its life cycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from chatgate import tokens
+from chatgate.config import Settings, state_dir
+from chatgate.engines.local.engine import LocalEngine
+from chatgate.errors import ChatgateError, NotFound
+from chatgate.front import render
+from chatgate.front.auth import Authenticator
+from chatgate.front.chat import chat_completions
+from chatgate.front.state import AppState
+from chatgate.front.targets import Targets
+from chatgate.protocols.openai import encoder
+
+log = logging.getLogger("chatgate")
+
+VERSIONS = ("v1", "v1beta1")
+PREFIX = "/{version}/projects/{project}/locations/{location}/endpoints/{endpoint}"
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.chatgate
+    version = request.path_params.get("version")
+    if version is not None and version not in VERSIONS:
+        raise NotFound(f"no route for {request.method} {request.url.path}", code="unknown_url")
+    return state
+
+
+async def chat(request: Request) -> Response:
+    _state(request)
+    return await chat_completions(request)
+
+
+async def models(request: Request) -> Response:
+    state = _state(request)
+    project = request.path_params.get("project", state.settings.server.default_project)
+    state.auth.check(request.headers, project)
+    endpoint_id = request.path_params.get("endpoint", "openapi")
+    if endpoint_id == "openapi":
+        listing = state.targets.listing()
+    elif (upstream := state.upstream(endpoint_id)) is not None:
+        return JSONResponse({"object": "list", "data": await upstream.models()})
+    else:
+        listing = state.targets.endpoint_listing(endpoint_id)
+    return Response(encoder.encode(listing), media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: AppState = request.app.state.chatgate
+    if not state.ready:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return JSONResponse({"status": "ready", "models": state.targets.served()})
+
+
+def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starlette:
+    """The application for ``settings``. Models load at start-up (the lifespan), not here."""
+    secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
+    local = local or LocalEngine.from_settings(settings)
+    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret), targets=Targets(settings, local))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await local.start()
+        upstreams = _upstreams(settings)
+        for upstream in upstreams.values():
+            await upstream.start()
+        state.upstreams = upstreams
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            for upstream in upstreams.values():
+                await upstream.aclose()
+            await local.aclose()
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route(PREFIX + "/chat/completions", chat, methods=["POST"]),
+        Route(PREFIX + "/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ChatgateError: render.on_chatgate_error,
+            HTTPException: render.on_http_exception,
+            Exception: render.on_unexpected,
+        },
+    )
+    app.state.chatgate = state
+    return app
+
+
+def _upstreams(settings: Settings) -> dict[str, object]:
+    """One relay per endpoint with upstream URLs (``engines/upstream.py``)."""
+    configured = {eid: ep for eid, ep in settings.endpoints.items() if ep.upstreams}
+    if not configured:
+        return {}
+    from chatgate.engines.upstream import UpstreamEndpoint
+
+    return {eid: UpstreamEndpoint(eid, ep) for eid, ep in configured.items()}

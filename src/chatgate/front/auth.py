@@ -1,0 +1,64 @@
+"""Who may call: static API keys and signed tokens, each scoped to projects."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.datastructures import Headers
+
+from chatgate import tokens
+from chatgate.config import AuthSettings
+from chatgate.errors import PermissionDenied, Unauthenticated
+
+
+class Authenticator:
+    def __init__(self, settings: AuthSettings, secret: bytes | None) -> None:
+        self.enabled = settings.enabled
+        self._secret = secret
+        # (key bytes, projects) pairs; compared in constant time, every one of them.
+        self._keys: list[tuple[bytes, frozenset[str]]] = [
+            (key.encode(), frozenset({tokens.ALL_PROJECTS})) for key in settings.api_keys
+        ] + [(scoped.key.encode(), frozenset(scoped.projects)) for scoped in settings.keys]
+
+    def check(self, headers: Headers, project: str) -> None:
+        """Raise ``Unauthenticated`` (401) or ``PermissionDenied`` (403), or return."""
+        if not self.enabled:
+            return
+        credential = _credential(headers)
+        if credential is None:
+            raise Unauthenticated(
+                "missing credentials: send `Authorization: Bearer <token>` (mint one with `chatgate token`)"
+            )
+        projects = self._key_projects(credential)
+        if projects is None:
+            projects = self._token_projects(credential)
+        if tokens.ALL_PROJECTS not in projects and project not in projects:
+            raise PermissionDenied(f"the credentials are not valid for project {project!r}")
+
+    def _key_projects(self, credential: str) -> frozenset[str] | None:
+        given = credential.encode()
+        found = None
+        for key, projects in self._keys:
+            if hmac.compare_digest(key, given) and found is None:
+                found = projects
+        return found
+
+    def _token_projects(self, credential: str) -> frozenset[str]:
+        if self._secret is None or credential.count(".") != 2:
+            raise Unauthenticated("invalid API key or token")
+        try:
+            claims = tokens.verify(self._secret, credential)
+        except tokens.InvalidToken as exc:
+            raise Unauthenticated(str(exc)) from None
+        return frozenset({claims.project})
+
+
+def _credential(headers: Headers) -> str | None:
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    # Google clients send API keys this way.
+    return headers.get("x-goog-api-key") or None

@@ -1,0 +1,138 @@
+"""``POST .../chat/completions``: parse, route, run, and answer in JSON or SSE.
+
+The handler is thin: the body is decoded (``body.py``), translated (``translate/``), run on
+the target engine, and the engine's Gemini chunks are translated back. A client that goes
+away cancels the work: while waiting for a non-streaming answer a watcher listens for
+``http.disconnect``; a stream is closed by the server when a write fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator, Awaitable, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from chatgate.errors import ChatgateError
+from chatgate.front import sse
+from chatgate.front.body import decode_chat_request, read_body
+from chatgate.front.state import AppState
+from chatgate.protocols import gemini as g
+from chatgate.protocols.openai import encoder
+from chatgate.translate.request import Rendering, to_gemini
+from chatgate.translate.response import fold, new_id, to_chat_completion
+from chatgate.translate.stream import StreamTranslator
+
+log = logging.getLogger("chatgate.chat")
+T = TypeVar("T")
+
+OPENAPI = "openapi"
+
+
+class ClientGone(Exception):
+    """The client disconnected before the answer was ready."""
+
+
+async def chat_completions(request: Request) -> Response:
+    state: AppState = request.app.state.chatgate
+    project = request.path_params.get("project", state.settings.server.default_project)
+    state.auth.check(request.headers, project)
+    raw = await read_body(request, state.settings.server.max_body_bytes)
+    endpoint_id = request.path_params.get("endpoint", OPENAPI)
+
+    if endpoint_id != OPENAPI and state.upstream(endpoint_id) is not None:
+        from chatgate.front.body import decode_object
+        from chatgate.front.relay import relay_chat
+
+        return await relay_chat(state.upstream(endpoint_id), request, raw, decode_object(raw))  # type: ignore[arg-type]
+
+    chat = decode_chat_request(raw)
+    model = chat.model or None
+    if endpoint_id == OPENAPI:
+        target = state.targets.model(model)
+        echo = model
+    else:
+        target = state.targets.endpoint(endpoint_id, model)
+        echo = model or target.model
+    gemini_request, rendering = to_gemini(chat, echo)  # type: ignore[arg-type]
+    chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream)
+    try:
+        if rendering.stream:
+            return await _stream(request, chunks, rendering)
+        collected = await _until_disconnect(request, _collect(chunks))
+    except ClientGone:
+        log.info("client went away; generation stopped")
+        return Response(status_code=499)
+    completion = to_chat_completion(fold(collected), rendering, completion_id=new_id())
+    return Response(encoder.encode(completion), media_type="application/json")
+
+
+async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.GenerateContentResponse]:
+    try:
+        return [chunk async for chunk in chunks]
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Run ``work``; cancel it and raise ``ClientGone`` if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+        raise ClientGone()
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _stream(
+    request: Request, chunks: AsyncIterator[g.GenerateContentResponse], rendering: Rendering
+) -> Response:
+    """Answer with SSE. The first chunk is awaited before the headers go out, so an error
+    that happens before any output (queue full, prompt too long) keeps its HTTP status."""
+    translator = StreamTranslator(rendering)
+    try:
+        first: g.GenerateContentResponse | None = await _until_disconnect(request, anext(chunks, None))
+    except BaseException:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        raise
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                for chunk in translator.feed(first):
+                    yield sse.encode_event(chunk)
+                async for response in chunks:
+                    for chunk in translator.feed(response):
+                        yield sse.encode_event(chunk)
+            for chunk in translator.finish():
+                yield sse.encode_event(chunk)
+            yield sse.DONE
+        except ChatgateError as exc:
+            log.warning("stream failed after it started: %s", exc.message)
+            yield sse.encode_error(exc)
+        except Exception:
+            log.exception("stream failed after it started")
+            yield sse.encode_error(ChatgateError("internal error", code="internal_error"))
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(events(), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+
+

@@ -1,0 +1,23 @@
+"""What the request handlers share: settings, auth, engines, targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatgate.config import Settings
+from chatgate.front.auth import Authenticator
+from chatgate.front.targets import Targets
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    auth: Authenticator
+    targets: Targets
+    # Self-deployed endpoints relayed to upstream servers, by endpoint id.
+    upstreams: dict[str, Any] = field(default_factory=dict)
+    ready: bool = False
+
+    def upstream(self, endpoint_id: str) -> Any | None:
+        return self.upstreams.get(endpoint_id)

@@ -1,0 +1,81 @@
+"""Which engine answers a request: model names and endpoint ids resolved to targets."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chatgate.config import Settings
+from chatgate.engines.base import Engine
+from chatgate.errors import NotFound
+from chatgate.protocols import openai as o
+
+if TYPE_CHECKING:
+    from chatgate.engines.local.engine import LocalEngine
+
+GOOGLE_PREFIX = "google/"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    engine: Engine
+    model: str  # the name the engine knows
+
+
+class Targets:
+    def __init__(self, settings: Settings, local: LocalEngine) -> None:
+        self._settings = settings
+        self._local = local
+        self._created = int(time.time())
+
+    def model(self, name: str | None) -> Target:
+        """The target for a ``model`` field on the openapi route."""
+        if not name:
+            from chatgate.errors import InvalidRequest
+
+            raise InvalidRequest("`model` is required on this route", param="model")
+        local = self._local.resolve(name)
+        if local is not None:
+            return Target(self._local, local)
+        if name.startswith(GOOGLE_PREFIX):
+            fallback = self._settings.gemini.local_fallback
+            if fallback:
+                return Target(self._local, self._local.resolve(fallback) or fallback)
+            raise NotFound(
+                f"model {name!r} needs Gemini, which is not configured: set [gemini] api_key (Gemini API) "
+                "or project with credentials (Vertex AI) in the config file, or CHATGATE_GEMINI_* "
+                f"variables. This server serves: {', '.join(self.served())}",
+                param="model", code="model_not_found",
+            )
+        raise NotFound(
+            f"model {name!r} is not served here; available: {', '.join(self.served())}",
+            param="model", code="model_not_found",
+        )
+
+    def endpoint(self, endpoint_id: str, name: str | None) -> Target:
+        """The target for a self-deployed endpoint served by a local model."""
+        endpoint = self._settings.endpoints.get(endpoint_id)
+        if endpoint is None or not endpoint.model:
+            raise NotFound(
+                f"endpoint {endpoint_id!r} does not exist; configured: {', '.join(sorted(self._settings.endpoints))}",
+                code="endpoint_not_found",
+            )
+        bound = self._local.resolve(endpoint.model) or endpoint.model
+        if name and self._local.resolve(name) not in (bound, None) and name != endpoint.model:
+            raise NotFound(f"endpoint {endpoint_id!r} serves {endpoint.model!r}, not {name!r}",
+                           param="model", code="model_not_found")
+        return Target(self._local, bound)
+
+    def served(self) -> list[str]:
+        return self._local.names()
+
+    def listing(self) -> o.ModelList:
+        return o.ModelList(
+            data=[o.Model(id=name, created=self._created, owned_by=name.partition("/")[0] or "chatgate")
+                  for name in self.served()]
+        )
+
+    def endpoint_listing(self, endpoint_id: str) -> o.ModelList:
+        target = self.endpoint(endpoint_id, None)
+        return o.ModelList(data=[o.Model(id=target.model, created=self._created, owned_by=endpoint_id)])
