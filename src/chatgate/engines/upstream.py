@@ -65,20 +65,21 @@ _EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 # --- URLs -------------------------------------------------------------------------------
 
 
-def api_urls(url: str) -> tuple[str, str]:
-    """``(api_base, server_root)`` for an upstream URL, following the module's URL rule."""
-    parts = urlsplit(url.rstrip("/"))
+def api_urls(url: str) -> tuple[str, str, str]:
+    """``(api_base, server_root, query)`` for an upstream URL, following the module's URL rule.
+
+    A query (``?api-version=...``) is kept apart, to go after each API path.
+    """
+    parts = urlsplit(url)
     path = parts.path.rstrip("/")
     if _VERSION_SEGMENT.search(path):
-        root_path = _VERSION_SEGMENT.sub("", path)
-        return _join(parts, path), _join(parts, root_path)
-    if "/endpoints/" in path:
-        return _join(parts, path), _join(parts, "")
-    return _join(parts, path + "/v1"), _join(parts, path)
-
-
-def _join(parts: Any, path: str) -> str:
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+        base, root = path, _VERSION_SEGMENT.sub("", path)
+    elif "/endpoints/" in path:
+        base, root = path, ""
+    else:
+        base, root = path + "/v1", path
+    origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return origin + base, origin + root, parts.query
 
 
 def redact(url: str) -> str:
@@ -98,9 +99,10 @@ class Replica:
     """One upstream server; ``outstanding`` counts requests sent and not yet finished."""
 
     def __init__(self, endpoint_id: str, index: int, url: str, health_path: str) -> None:
-        self.base, root = api_urls(url)
-        self.chat_url = self.base + "/chat/completions"
-        self.models_url = self.base + "/models"
+        self.base, root, query = api_urls(url)
+        query = "?" + query if query else ""
+        self.chat_url = self.base + "/chat/completions" + query
+        self.models_url = self.base + "/models" + query
         self.health_url = root + "/" + health_path.lstrip("/")
         self.name = f"endpoint {endpoint_id!r} upstream #{index + 1}"  # shown to clients
         self.label = redact(self.base)  # shown in logs
@@ -409,6 +411,9 @@ class UpstreamEndpoint:
             trust_env=False,
         )
         self._prober: asyncio.Task[None] | None = None
+        # httpx logs every request's full URL at INFO; an upstream URL may carry a key.
+        if logging.getLogger("httpx").getEffectiveLevel() < logging.WARNING:
+            logging.getLogger("httpx").setLevel(logging.WARNING)
 
     # lifecycle
 
@@ -461,8 +466,8 @@ class UpstreamEndpoint:
                 return replica, await self._client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 replica.outstanding -= 1
-                self._eject(replica, _describe(exc))
                 failure = map_transport_error(exc, replica.name, self.timeout)
+                self._eject(replica, f"could not be reached ({_describe(exc)})")
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # Closed before the status line: the request was not answered; try elsewhere.
                 replica.outstanding -= 1
@@ -493,10 +498,13 @@ class UpstreamEndpoint:
     def _all_down(self, failure: ChatgateError | None) -> UpstreamUnavailable:
         n = len(self.replicas)
         what = "its upstream is" if n == 1 else f"all {n} upstreams are"
+        reasons = "; ".join(
+            f"upstream #{i + 1}: {r.last_error}" for i, r in enumerate(self.replicas) if r.last_error
+        ) or (failure.message if failure is not None else "")
         message = f"endpoint {self.endpoint_id!r} is unavailable: {what} down"
-        if failure is not None:
-            message += f" (last failure: {failure.message})"
-        message += f"; they are probed every {self.settings.health_interval:g} s"
+        if reasons:
+            message += f" ({reasons})"
+        message += f"; health checks run every {self.settings.health_interval:g} s"
         retry = max(1, round(self.settings.health_interval))
         return UpstreamUnavailable(message, headers={"Retry-After": str(retry)})
 
@@ -553,7 +561,7 @@ class UpstreamEndpoint:
         try:
             response = await self._client.get(replica.health_url, headers=self._headers)
         except httpx.HTTPError as exc:
-            self._eject(replica, _describe(exc))
+            self._eject(replica, f"health check failed ({_describe(exc)})")
             return False
         if response.status_code >= 500:
             self._eject(replica, f"health check answered HTTP {response.status_code}")

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatgate.engines.upstream import UpstreamEndpoint, UpstreamResponse
 from chatgate.errors import ChatgateError
+from chatgate.front import sse
 
 log = logging.getLogger("chatgate.upstream")
 
@@ -60,7 +61,7 @@ class RelayStream(Response):
         self.status_code = upstream.status
         self.media_type = upstream.media_type
         self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.init_headers(sse.HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -77,13 +78,8 @@ class RelayStream(Response):
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
         except ChatgateError as err:
             log.warning("endpoint=%s stream failed: %s", self.upstream.endpoint_id, err.message)
-            await send({"type": "http.response.body", "body": _encode_error(err), "more_body": True})
+            await send({"type": "http.response.body", "body": sse.encode_error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _encode_error(err: ChatgateError) -> bytes:
-    # Stand-in for chatgate.front.sse.encode_error until the front's SSE module exists.
-    return b"data: " + msgspec.json.encode(err.to_dict()) + b"\n\n"
 
 
 class _ClientGone(Exception):
