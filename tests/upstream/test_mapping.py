@@ -7,7 +7,8 @@ import inspect
 import httpx
 import pytest
 
-from chatgate.engines.upstream import api_urls, map_stream_error, map_transport_error, redact, upstream_error
+from chatgate.engines.upstream import api_urls, redact
+from chatgate.engines.upstream_errors import map_stream_error, map_transport_error, upstream_error
 from chatgate.errors import ChatgateError, ClientError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 
