@@ -94,7 +94,7 @@ class Replica:
     def __init__(self, endpoint_id: str, index: int, url: str, health_path: str) -> None:
         self.base, root, query = api_urls(url)
         query = "?" + query if query else ""
-        self.chat_url = self.base + "/chat/completions" + query
+        self.chat_url = httpx.URL(self.base + "/chat/completions" + query)  # parsed once
         self.models_url = self.base + "/models" + query
         self.health_url = root + "/" + health_path.lstrip("/")
         self.name = f"endpoint {endpoint_id!r} upstream #{index + 1}"  # shown to clients
@@ -257,15 +257,18 @@ class UpstreamEndpoint:
         ]
         self._gate = _Gate(endpoint_id, settings.max_concurrency, settings.queue_size)
         self._turn = itertools.count()
-        self._headers = {
+        # Case-insensitive, so the configured headers replace ours rather than doubling them.
+        self._headers = httpx.Headers({
             "Accept": "application/json, text/event-stream",
             # Relay bytes as they come: no decompression on the way.
             "Accept-Encoding": "identity",
             "User-Agent": "chatgate",
-        }
+        })
         if settings.api_key:
             self._headers["Authorization"] = f"Bearer {settings.api_key}"
         self._headers.update(settings.headers)
+        self._post_headers = self._headers.copy()
+        self._post_headers.setdefault("Content-Type", "application/json")
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=min(settings.connect_timeout, settings.timeout)),
             # The gate bounds concurrency; the pool only keeps connections alive.
@@ -321,10 +324,8 @@ class UpstreamEndpoint:
                 break
             tried.append(replica)
             replica.outstanding += 1
-            request = self._client.build_request(
-                "POST", replica.chat_url, content=body,
-                headers={**self._headers, "Content-Type": "application/json"},
-            )
+            # Built directly: the client has no defaults to merge in, and merging costs.
+            request = httpx.Request("POST", replica.chat_url, headers=self._post_headers, content=body)
             try:
                 return replica, await self._client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
