@@ -110,9 +110,16 @@ class EndpointSettings(_Section):
     model: str | None = None  # the default model name (upstreams) or the local model to serve
     api_key: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # Seconds to wait for the upstream's first byte, and at most between two stream chunks.
     timeout: Annotated[float, Meta(gt=0)] = 60.0
     health_path: str = "/v1/models"
     health_interval: Annotated[float, Meta(gt=0)] = 5.0
+    # Seconds to open a connection; a replica that cannot be reached in time is ejected.
+    connect_timeout: Annotated[float, Meta(gt=0)] = 5.0
+    # Requests in flight to this endpoint (all replicas together), and how many more may
+    # wait for a slot before further ones get a 429.
+    max_concurrency: Annotated[int, Meta(ge=1)] = 128
+    queue_size: Annotated[int, Meta(ge=0)] = 128
 
 
 class Settings(_Section):
