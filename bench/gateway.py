@@ -17,12 +17,12 @@ import tempfile
 import time
 from typing import Any, AsyncIterator
 
+from _asgi import call, lifespan
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from _asgi import call, lifespan
 from chatgate import config, tokens
 from chatgate.front.app import build_app
 from chatgate.protocols import gemini as g

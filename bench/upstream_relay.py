@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from tests.upstream.servers import (  # noqa: E402
-    Request, Upstream, chunk, end_stream, free_port, openai_stub, send_chunk, sse, start_stream, wait_until,
+    Request,
+    Upstream,
+    chunk,
+    end_stream,
+    free_port,
+    openai_stub,
+    send_chunk,
+    sse,
+    start_stream,
+    wait_until,
 )
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -33,9 +33,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, local: Any = None) -> None:
         self.settings = settings
-        self.app = build_app(settings)
+        self.app = build_app(settings, local=local)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))

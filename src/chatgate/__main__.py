@@ -1,3 +1,5 @@
-from chatgate.cli import main
 import sys
+
+from chatgate.cli import main
+
 sys.exit(main())

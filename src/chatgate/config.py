@@ -17,11 +17,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
 from msgspec import Meta, Struct
-from typing import Annotated
 
 EMBEDDED_MODEL = "huggingfacetb/smollm2-135m-instruct"
 DEFAULT_ENDPOINT = "local"

@@ -11,7 +11,7 @@ from chatgate.engines.gemini import GeminiEngine
 from chatgate.errors import ChatgateError
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate.request import Rendering, to_gemini
+from chatgate.translate.request import to_gemini
 from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 from tests.openapi import validate_chunk, validate_completion

@@ -8,7 +8,13 @@ import pytest
 
 from chatgate.config import GeminiSettings
 from chatgate.engines.gemini import GeminiEngine, endpoint, is_configured
-from chatgate.errors import ChatgateError, InvalidRequest, RateLimited, UpstreamError, UpstreamUnavailable
+from chatgate.errors import (
+    ChatgateError,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from chatgate.protocols import gemini as g
 from chatgate.translate.request import to_gemini
 from tests.gemini import helpers

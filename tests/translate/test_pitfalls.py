@@ -11,8 +11,6 @@ import pytest
 from openai.lib._pydantic import to_strict_json_schema
 
 from chatgate.errors import InvalidRequest, PayloadTooLarge
-from chatgate.protocols import gemini as g
-from chatgate.protocols import openai as o
 from chatgate.translate.request import Rendering, to_gemini
 from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator

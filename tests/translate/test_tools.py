@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatgate.errors import InvalidRequest
-from chatgate.translate import tools
 from chatgate.protocols import gemini as g
+from chatgate.translate import tools
 from tests.translate.util import rendering, wire
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "d", "strict": True,

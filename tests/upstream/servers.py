@@ -18,13 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-import uvicorn
-
 from chatgate import config
 from chatgate.config import Settings
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
-from chatgate.front.app import build_app
+from tests.live import LiveServer
 
 ROUTE = "/v1/projects/demo/locations/us-central1/endpoints/{}"
 
@@ -49,16 +47,11 @@ def wait_until(predicate: Callable[[], bool], what: str, deadline: float = 20.0)
         time.sleep(0.02)
 
 
-class Gateway:
+class Gateway(LiveServer):
     """A live chatgate serving only the configured upstream endpoints."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = build_app(settings, local=LocalEngine([]))
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve([self._sock])), daemon=True)
+        super().__init__(settings, local=LocalEngine([]))
 
     def base(self, endpoint_id: str) -> str:
         """The OpenAI SDK ``base_url`` for an endpoint, as on Vertex."""
@@ -66,17 +59,6 @@ class Gateway:
 
     def endpoint(self, endpoint_id: str) -> UpstreamEndpoint:
         return self.app.state.chatgate.upstreams[endpoint_id]  # type: ignore[no-any-return]
-
-    def __enter__(self) -> Gateway:
-        self._thread.start()
-        wait_until(lambda: self._server.started or not self._thread.is_alive(), "chatgate started")
-        assert self._server.started, "chatgate did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()
 
 
 # --- upstreams the tests control ----------------------------------------------------------

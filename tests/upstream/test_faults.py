@@ -13,8 +13,19 @@ import pytest
 
 from tests.openapi import validate_chunk, validate_completion
 from tests.upstream.servers import (
-    GOOD_STREAM, Gateway, Request, Upstream, chunk, free_port, openai_stub, respond, respond_json,
-    send_chunk, settings, sse, start_stream,
+    GOOD_STREAM,
+    Gateway,
+    Request,
+    Upstream,
+    chunk,
+    free_port,
+    openai_stub,
+    respond,
+    respond_json,
+    send_chunk,
+    settings,
+    sse,
+    start_stream,
 )
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}]}

@@ -195,3 +195,11 @@ def test_second_chatgate_as_upstream(llama_server: str, direct: dict[str, str], 
             listing = httpx.get(outer.base("chain") + "/models", headers={"Authorization": "Bearer outer-key"})
             assert any(m["id"].endswith(".gguf") for m in listing.json()["data"])
             assert outer.endpoint("chain").status()[0]["healthy"] is True
+
+
+def test_relayed_usage_reaches_metrics(gateway: Gateway) -> None:
+    client, _ = sdk(gateway.base("llama"))
+    client.chat.completions.create(model="smollm2", messages=MESSAGES, **PARAMS)  # type: ignore[arg-type]
+    metrics = httpx.get(gateway.url + "/metrics").text
+    line = next(l for l in metrics.splitlines() if l.startswith('chatgate_completion_tokens_total{model="endpoints/llama"}'))
+    assert float(line.split()[-1]) > 0

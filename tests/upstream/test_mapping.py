@@ -8,8 +8,19 @@ import httpx
 import pytest
 
 from chatgate.engines.upstream import api_urls, redact
-from chatgate.engines.upstream_errors import map_stream_error, map_transport_error, upstream_error
-from chatgate.errors import ChatgateError, ClientError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from chatgate.engines.upstream_errors import (
+    map_stream_error,
+    map_transport_error,
+    upstream_error,
+)
+from chatgate.errors import (
+    ChatgateError,
+    ClientError,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 
 @pytest.mark.parametrize(("url", "base", "root"), [

@@ -9,8 +9,19 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.upstream.servers import (
-    Gateway, Request, Upstream, free_port, openai_stub, respond_json, completion, send_chunk, settings,
-    sse, chunk, start_stream, wait_until,
+    Gateway,
+    Request,
+    Upstream,
+    chunk,
+    completion,
+    free_port,
+    openai_stub,
+    respond_json,
+    send_chunk,
+    settings,
+    sse,
+    start_stream,
+    wait_until,
 )
 
 CHAT = {"model": "stub-model", "messages": [{"role": "user", "content": "Hi"}]}

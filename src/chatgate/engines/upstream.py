@@ -45,8 +45,18 @@ import httpx
 import msgspec
 
 from chatgate.config import EndpointSettings
-from chatgate.engines.upstream_errors import describe, map_stream_error, map_transport_error, upstream_error
-from chatgate.errors import ChatgateError, RateLimited, UpstreamError, UpstreamUnavailable
+from chatgate.engines.upstream_errors import (
+    describe,
+    map_stream_error,
+    map_transport_error,
+    upstream_error,
+)
+from chatgate.errors import (
+    ChatgateError,
+    RateLimited,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("chatgate.upstream")
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 import httpx
 import msgspec
 
-from chatgate.errors import ChatgateError, UpstreamError, UpstreamTimeout, UpstreamUnavailable, error_for_status
+from chatgate.errors import (
+    ChatgateError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    error_for_status,
+)
+
 
 def map_transport_error(exc: httpx.HTTPError, where: str, timeout: float) -> ChatgateError:
     """The chatgate error for an httpx failure talking to an upstream (before any answer)."""

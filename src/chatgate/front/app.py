@@ -8,9 +8,9 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from chatgate import tokens
@@ -18,6 +18,7 @@ from chatgate.config import Settings, state_dir
 from chatgate.engines.gemini import GeminiEngine
 from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
+from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
 from chatgate.front import render
 from chatgate.front.auth import Authenticator
@@ -128,11 +129,7 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     return app
 
 
-def _upstreams(settings: Settings) -> dict[str, object]:
+def _upstreams(settings: Settings) -> dict[str, UpstreamEndpoint]:
     """One relay per endpoint with upstream URLs (``engines/upstream.py``)."""
     configured = {eid: ep for eid, ep in settings.endpoints.items() if ep.upstreams}
-    if not configured:
-        return {}
-    from chatgate.engines.upstream import UpstreamEndpoint
-
     return {eid: UpstreamEndpoint(eid, ep) for eid, ep in configured.items()}

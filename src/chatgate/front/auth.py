@@ -12,7 +12,6 @@ from chatgate import tokens
 from chatgate.config import AuthSettings
 from chatgate.errors import PermissionDenied, Unauthenticated
 
-
 VERIFIED_CACHE_SIZE = 4096
 
 

@@ -8,16 +8,17 @@ away cancels the work: while waiting for a non-streaming answer a watcher listen
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import AsyncIterator, Awaitable, TypeVar
+from typing import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from chatgate.errors import ChatgateError
 from chatgate.front import sse
-from chatgate.front.body import decode_chat_request, read_body
+from chatgate.front.body import decode_chat_request, decode_object, read_body
+from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
+from chatgate.front.relay import relay_chat
 from chatgate.front.state import AppState
 from chatgate.protocols import gemini as g
 from chatgate.protocols.openai import encoder
@@ -26,13 +27,8 @@ from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
-T = TypeVar("T")
 
 OPENAPI = "openapi"
-
-
-class ClientGone(Exception):
-    """The client disconnected before the answer was ready."""
 
 
 async def chat_completions(request: Request) -> Response:
@@ -42,11 +38,9 @@ async def chat_completions(request: Request) -> Response:
     raw = await read_body(request, state.settings.server.max_body_bytes)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)
 
-    if endpoint_id != OPENAPI and state.upstream(endpoint_id) is not None:
-        from chatgate.front.body import decode_object
-        from chatgate.front.relay import relay_chat
-
-        return await relay_chat(state.upstream(endpoint_id), request, raw, decode_object(raw))  # type: ignore[arg-type]
+    upstream = state.upstream(endpoint_id) if endpoint_id != OPENAPI else None
+    if upstream is not None:
+        return await relay_chat(upstream, request, raw, decode_object(raw))
 
     chat = decode_chat_request(raw)
     model = chat.model or None
@@ -61,10 +55,10 @@ async def chat_completions(request: Request) -> Response:
     try:
         if rendering.stream:
             return await _stream(request, chunks, rendering, state)
-        collected = await _until_disconnect(request, _collect(chunks))
+        collected = await unless_disconnected(request.receive, _collect(chunks))
     except ClientGone:
         log.info("client went away; generation stopped")
-        return Response(status_code=499)
+        return Response(status_code=CLIENT_CLOSED)
     response = fold(collected)
     state.metrics.record_usage(rendering.model, response.usage_metadata)
     completion = to_chat_completion(response, rendering)  # Gemini's responseId when it has one
@@ -78,31 +72,6 @@ async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.G
         await chunks.aclose()  # type: ignore[attr-defined]
 
 
-async def _until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Run ``work``; cancel it and raise ``ClientGone`` if the client disconnects first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if not task.done():
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
-        raise ClientGone()
-    return task.result()
-
-
-async def _disconnected(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 async def _stream(
     request: Request, chunks: AsyncIterator[g.GenerateContentResponse], rendering: Rendering, state: AppState
 ) -> Response:
@@ -110,7 +79,7 @@ async def _stream(
     that happens before any output (queue full, prompt too long) keeps its HTTP status."""
     translator = StreamTranslator(rendering)
     try:
-        first: g.GenerateContentResponse | None = await _until_disconnect(request, anext(chunks, None))
+        first: g.GenerateContentResponse | None = await unless_disconnected(request.receive, anext(chunks, None))
     except BaseException:
         await chunks.aclose()  # type: ignore[attr-defined]
         raise

@@ -11,7 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatgate.protocols import gemini as g
@@ -54,8 +60,12 @@ class Metrics:
     def record_usage(self, model: str, usage: g.UsageMetadata | None) -> None:
         if usage is None:
             return
-        self.prompt_tokens.labels(model).inc(usage.prompt_token_count or 0)
-        self.completion_tokens.labels(model).inc((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0))
+        self.record_tokens(model, usage.prompt_token_count or 0,
+                           (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0))
+
+    def record_tokens(self, model: str, prompt: int, completion: int) -> None:
+        self.prompt_tokens.labels(model).inc(prompt)
+        self.completion_tokens.labels(model).inc(completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,9 +14,8 @@ request at once: both phases race the work against the ASGI ``http.disconnect`` 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any, Awaitable, TypeVar
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -26,38 +25,47 @@ from starlette.types import Receive, Scope, Send
 from chatgate.engines.upstream import UpstreamEndpoint, UpstreamResponse
 from chatgate.errors import ChatgateError
 from chatgate.front import sse
+from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
+from chatgate.front.metrics import Metrics
 
 log = logging.getLogger("chatgate.upstream")
-
-T = TypeVar("T")
-
-# nginx's "client closed request": what the access log shows when the client left first.
-CLIENT_CLOSED = 499
 
 
 async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any]) -> Response:
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
     try:
-        upstream = await _unless_disconnected(request.receive, endpoint.open(raw))
-    except _ClientGone:
+        upstream = await unless_disconnected(request.receive, endpoint.open(raw), discard=_close)
+    except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
+    metrics: Metrics = request.app.state.chatgate.metrics
     if upstream.is_stream:
-        return RelayStream(upstream)
+        return RelayStream(upstream, metrics)
     try:
-        content = await _unless_disconnected(request.receive, upstream.read())
-    except _ClientGone:
+        content = await unless_disconnected(request.receive, upstream.read())
+    except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     finally:
         await upstream.aclose()
+        _record(metrics, upstream)
     return Response(content, status_code=upstream.status, media_type=upstream.media_type)
+
+
+def _record(metrics: Metrics, upstream: UpstreamResponse) -> None:
+    if upstream.usage is not None:
+        metrics.record_tokens(f"endpoints/{upstream.endpoint_id}", *upstream.usage)
+
+
+async def _close(upstream: UpstreamResponse) -> None:
+    await upstream.aclose()
 
 
 class RelayStream(Response):
     """An upstream SSE stream relayed as it arrives; ends the upstream when the client leaves."""
 
-    def __init__(self, upstream: UpstreamResponse) -> None:
+    def __init__(self, upstream: UpstreamResponse, metrics: Metrics) -> None:
         self.upstream = upstream
+        self.metrics = metrics
         self.status_code = upstream.status
         self.media_type = upstream.media_type
         self.background = None
@@ -65,11 +73,12 @@ class RelayStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await _unless_disconnected(receive, self._relay(send))
-        except (_ClientGone, OSError):
+            await unless_disconnected(receive, self._relay(send))
+        except (ClientGone, OSError):
             pass  # nobody left to tell; closing the upstream below is all there is to do
         finally:
             await self.upstream.aclose()
+            _record(self.metrics, self.upstream)
 
     async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -80,37 +89,3 @@ class RelayStream(Response):
             log.warning("endpoint=%s stream failed: %s", self.upstream.endpoint_id, err.message)
             await send({"type": "http.response.body", "body": sse.encode_error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class _ClientGone(Exception):
-    """The client disconnected before the work was done."""
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
-    """Await ``work``; if the client disconnects first, cancel it and raise ``_ClientGone``."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if watcher.done() and not watcher.cancelled():
-            watcher.exception()  # a failing receive counts as a disconnect
-        if not task.done():
-            task.cancel()
-            try:
-                result = await task
-            except asyncio.CancelledError:
-                pass
-            else:
-                # Finished while being cancelled: close what it opened.
-                if isinstance(result, UpstreamResponse):
-                    await result.aclose()
-    if task.cancelled():
-        raise _ClientGone
-    return task.result()

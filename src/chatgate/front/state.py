@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatgate.config import Settings
+from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.front.auth import Authenticator
 from chatgate.front.metrics import Metrics
 from chatgate.front.targets import Targets
@@ -19,8 +20,8 @@ class AppState:
     local: Any = None  # the LocalEngine
     metrics: Metrics = field(default_factory=Metrics)
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
-    upstreams: dict[str, Any] = field(default_factory=dict)
+    upstreams: dict[str, UpstreamEndpoint] = field(default_factory=dict)
     ready: bool = False
 
-    def upstream(self, endpoint_id: str) -> Any | None:
+    def upstream(self, endpoint_id: str) -> UpstreamEndpoint | None:
         return self.upstreams.get(endpoint_id)

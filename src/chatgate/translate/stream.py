@@ -30,7 +30,13 @@ from chatgate.translate import thinking, tools
 from chatgate.translate.partial_args import ArgsWriter
 from chatgate.translate.request import Rendering
 from chatgate.translate.response import (
-    block_extras, candidate_extras, code_text, finish_reason, image, new_id, usage,
+    block_extras,
+    candidate_extras,
+    code_text,
+    finish_reason,
+    image,
+    new_id,
+    usage,
 )
 
 

@@ -28,8 +28,14 @@ import httpx
 import msgspec
 
 from chatgate.config import GeminiSettings
-from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from chatgate.engines.gemini import auth, errors, sse
+from chatgate.errors import (
+    ChatgateError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from chatgate.protocols import gemini as g
 from chatgate.translate.thinking import fill_missing_signatures
 
