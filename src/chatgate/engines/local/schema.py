@@ -9,6 +9,11 @@ Whitespace between JSON tokens is allowed but bounded (at most 16 characters): a
 writes better JSON the way it learnt to (``{\n  "name": ...``; forced into compact JSON,
 SmolLM2 writes garbage keys), and the bound keeps a small model from looping on newlines
 until ``max_tokens``.
+
+Recursive schemas (a ``$ref`` that leads back to itself) are unrolled to ``MAX_DEPTH``
+levels, the innermost reference replaced by ``false`` (an array of them can only be empty,
+an optional property of that type is left out): a grammar would enforce the recursion
+exactly, but then nothing except ``max_tokens`` stops a small model that keeps nesting.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ JSON_OPTIONS = {"whitespace_pattern": r"[\x20\x0A\x0D\x09]{0,16}"}
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 # The arguments of a function declared without parameters.
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+# How many times a recursive definition may nest inside itself.
+MAX_DEPTH = 4
+# Keywords whose value is data, not schemas; keywords whose value maps names to schemas.
+_DATA = frozenset(("enum", "const", "default", "examples", "required"))
+_NAMED = frozenset(("properties", "patternProperties", "dependentSchemas"))
 
 _UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[(.*?)\]")
 
@@ -58,7 +69,63 @@ def from_openapi(schema: Any, param: str) -> dict[str, Any]:
 
 
 def with_options(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "x-guidance": JSON_OPTIONS}
+    return {**bounded(schema), "x-guidance": JSON_OPTIONS}
+
+
+def bounded(schema: dict[str, Any], depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """``schema`` with its recursive local references unrolled ``depth`` levels deep."""
+    defs = {f"#/{key}/{name}": body for key in ("$defs", "definitions")
+            if isinstance(schema.get(key), dict) for name, body in schema[key].items()}
+    root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
+    defs["#"] = root
+    recursive = {ref for ref in defs if _reaches(ref, ref, defs)}
+    if not recursive:
+        return schema
+
+    def walk(node: Any, stack: tuple[str, ...], names: bool = False) -> Any:
+        if isinstance(node, list):
+            return [walk(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if names:  # {property name: schema}
+            return {k: walk(v, stack) for k, v in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref in recursive:
+            if stack.count(ref) >= depth:
+                return False
+            siblings = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
+            inlined = walk(defs[ref], stack + (ref,))
+            return {**inlined, **siblings} if isinstance(inlined, dict) else inlined
+        return {k: (v if k in _DATA else walk(v, stack, k in _NAMED)) for k, v in node.items()}
+
+    out = walk(root, ("#",))
+    if isinstance(out, dict):
+        kept = {key: schema[key] for key in ("$defs", "definitions") if key in schema}
+        out = {**out, **kept}
+    return out
+
+
+def _reaches(start: str, target: str, defs: dict[str, Any]) -> bool:
+    seen: set[str] = set()
+    todo = list(_refs(defs.get(start)))
+    while todo:
+        ref = todo.pop()
+        if ref == target:
+            return True
+        if ref in seen or ref not in defs:
+            continue
+        seen.add(ref)
+        todo.extend(_refs(defs[ref]))
+    return False
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+    return found + [r for k, v in node.items() if k not in _DATA for r in _refs(v)]
 
 
 def json_rule(schema: dict[str, Any]) -> str:
