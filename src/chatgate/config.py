@@ -61,6 +61,11 @@ class AuthSettings(_Section):
 
 
 class GeminiSettings(_Section):
+    """``[gemini]``: how to reach Gemini (Vertex AI or the Gemini API) and with what credentials.
+
+    ``retry_backoff`` is the base delay of the backoff between retries of a 429/503.
+    """
+
     mode: Literal["vertex", "gemini-api"] = "vertex"
     project: str | None = None
     location: str = "us-central1"
@@ -72,6 +77,9 @@ class GeminiSettings(_Section):
     timeout: Annotated[float, Meta(gt=0)] = 600.0
     connect_timeout: Annotated[float, Meta(gt=0)] = 10.0
     max_retries: Annotated[int, Meta(ge=0)] = 2
+    # Base delay (seconds) of the exponential backoff between retries of a 429/503 when
+    # Google sends no Retry-After; the n-th retry waits about retry_backoff * 2**n.
+    retry_backoff: Annotated[float, Meta(ge=0)] = 0.5
     # Use Application Default Credentials when nothing else is given.
     use_adc: bool = False
     # A local model that answers for google/* names when Gemini is not configured (offline tests).
@@ -102,9 +110,16 @@ class EndpointSettings(_Section):
     model: str | None = None  # the default model name (upstreams) or the local model to serve
     api_key: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # Seconds to wait for the upstream's first byte, and at most between two stream chunks.
     timeout: Annotated[float, Meta(gt=0)] = 60.0
     health_path: str = "/v1/models"
     health_interval: Annotated[float, Meta(gt=0)] = 5.0
+    # Seconds to open a connection; a replica that cannot be reached in time is ejected.
+    connect_timeout: Annotated[float, Meta(gt=0)] = 5.0
+    # Requests in flight to this endpoint (all replicas together), and how many more may
+    # wait for a slot before further ones get a 429.
+    max_concurrency: Annotated[int, Meta(ge=1)] = 128
+    queue_size: Annotated[int, Meta(ge=0)] = 128
 
 
 class Settings(_Section):

@@ -68,6 +68,11 @@ CASES: list[tuple[str, object, int, str | None]] = [
      {"model": MODEL, "messages": [{"role": "user", "content": [
          {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}, 400, None),
     ("image output from local model", ok(modalities=["image"]), 400, "modalities"),
+    ("google native tool on local model", ok(extra_body={"google": {"tools": [{"google_search": {}}]}}), 400, None),
+    ("web search on local model", ok(web_search_options={}), 400, None),
+    ("cached content on local model", ok(extra_body={"google": {"cached_content": "cachedContents/x"}}), 400, None),
+    ("reasoning_effort with thinking_config",
+     ok(reasoning_effort="low", extra_body={"google": {"thinking_config": {"thinking_budget": 10}}}), 400, None),
 ]
 
 
@@ -88,3 +93,15 @@ def test_bad_request(live: LiveServer, auth: dict[str, str], name: str, body: ob
     # The next good request is still answered.
     good = httpx.post(url, headers=auth, json=ok(max_tokens=2), timeout=60)
     assert good.status_code == 200, good.text
+
+
+@pytest.mark.parametrize("google", [
+    {"safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
+    {"labels": {"team": "a"}},
+    {"thinking_config": {"include_thoughts": True}},
+    {"thought_tag_marker": "think"},
+])
+def test_gemini_only_settings_are_ignored_by_local_models(live: LiveServer, auth: dict[str, str], google: dict) -> None:
+    r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json=ok(max_tokens=2, extra_body={"google": google}),
+                   timeout=60)
+    assert r.status_code == 200, r.text

@@ -164,3 +164,11 @@ def test_prompt_longer_than_context_is_400(live: LiveServer, auth: dict[str, str
     r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json={**long, "stream": True}, timeout=60)
     assert r.status_code == 400  # before any byte of the stream
     assert r.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_metrics_count_requests_and_tokens(live: LiveServer, auth: dict[str, str]) -> None:
+    httpx.post(live.url + "/v1/chat/completions", headers=auth, json={**STORY, "max_tokens": 3}, timeout=60)
+    text = httpx.get(live.url + "/metrics").text
+    assert 'chatgate_requests_total{route="chat_completions",status="200"}' in text
+    assert f'chatgate_completion_tokens_total{{model="{MODEL}"}}' in text
+    assert f'chatgate_local_queue_waiting{{model="{MODEL}"}} 0.0' in text

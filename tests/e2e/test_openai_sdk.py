@@ -144,3 +144,14 @@ def test_google_model_without_gemini_says_how_to_configure(client: openai.OpenAI
         client.chat.completions.create(model="google/gemini-2.5-flash", messages=HELLO)
     message = err.value.body["message"]  # type: ignore[index]
     assert "gemini" in message.lower() and "api_key" in message and MODEL in message
+
+
+def test_local_fallback_answers_for_google_models(tmp_path) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, auth={"enabled": False}, gemini={"local_fallback": MODEL})
+    with LiveServer(settings) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(model="google/gemini-2.5-flash", messages=HELLO, max_tokens=4)
+    assert completion.model == "google/gemini-2.5-flash"
+    assert completion.choices[0].message.content

@@ -10,15 +10,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from chatgate import tokens
 from chatgate.config import Settings, state_dir
+from chatgate.engines.gemini import GeminiEngine
+from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.errors import ChatgateError, NotFound
 from chatgate.front import render
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
+from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from chatgate.front.state import AppState
 from chatgate.front.targets import Targets
 from chatgate.protocols.openai import encoder
@@ -60,6 +64,11 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def metrics(request: Request) -> Response:
+    state: AppState = request.app.state.chatgate
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+
 async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.chatgate
     if not state.ready:
@@ -71,7 +80,12 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     """The application for ``settings``. Models load at start-up (the lifespan), not here."""
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
     local = local or LocalEngine.from_settings(settings)
-    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret), targets=Targets(settings, local), local=local)
+    gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
+    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
+                     targets=Targets(settings, local, gemini), local=local, metrics=Metrics())
+    for name in local.names():
+        model = local.model(name)
+        state.metrics.watch_local_model(name, lambda m=model: m.waiting, lambda m=model: m.busy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,6 +102,8 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
             for upstream in upstreams.values():
                 await upstream.aclose()
             await local.aclose()
+            if gemini is not None:
+                await gemini.aclose()
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
@@ -96,10 +112,12 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
         Route(PREFIX + "/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(MetricsMiddleware, metrics=state.metrics)],
         exception_handlers={
             ChatgateError: render.on_chatgate_error,
             HTTPException: render.on_http_exception,

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import time
+from collections import OrderedDict
 
 from starlette.datastructures import Headers
 
 from chatgate import tokens
 from chatgate.config import AuthSettings
 from chatgate.errors import PermissionDenied, Unauthenticated
+
+
+VERIFIED_CACHE_SIZE = 4096
 
 
 class Authenticator:
@@ -19,6 +24,9 @@ class Authenticator:
         self._keys: list[tuple[bytes, frozenset[str]]] = [
             (key.encode(), frozenset({tokens.ALL_PROJECTS})) for key in settings.api_keys
         ] + [(scoped.key.encode(), frozenset(scoped.projects)) for scoped in settings.keys]
+        # Tokens already verified, most recent last: a client reuses its token for many
+        # requests, and verifying a signature costs more than the rest of a request.
+        self._verified: OrderedDict[str, tokens.Claims] = OrderedDict()
 
     def check(self, headers: Headers, project: str) -> None:
         """Raise ``Unauthenticated`` (401) or ``PermissionDenied`` (403), or return."""
@@ -46,10 +54,20 @@ class Authenticator:
     def _token_projects(self, credential: str) -> frozenset[str]:
         if self._secret is None or credential.count(".") != 2:
             raise Unauthenticated("invalid API key or token")
-        try:
-            claims = tokens.verify(self._secret, credential)
-        except tokens.InvalidToken as exc:
-            raise Unauthenticated(str(exc)) from None
+        claims = self._verified.get(credential)
+        if claims is None:
+            try:
+                claims = tokens.verify(self._secret, credential)
+            except tokens.InvalidToken as exc:
+                raise Unauthenticated(str(exc)) from None
+            self._verified[credential] = claims
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        elif claims.expires <= time.time():
+            del self._verified[credential]
+            raise Unauthenticated("the token has expired; mint a new one with `chatgate token`")
+        else:
+            self._verified.move_to_end(credential)
         return frozenset({claims.project})
 
 

@@ -22,7 +22,7 @@ from chatgate.front.state import AppState
 from chatgate.protocols import gemini as g
 from chatgate.protocols.openai import encoder
 from chatgate.translate.request import Rendering, to_gemini
-from chatgate.translate.response import fold, new_id, to_chat_completion
+from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
@@ -60,12 +60,14 @@ async def chat_completions(request: Request) -> Response:
     chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream)
     try:
         if rendering.stream:
-            return await _stream(request, chunks, rendering)
+            return await _stream(request, chunks, rendering, state)
         collected = await _until_disconnect(request, _collect(chunks))
     except ClientGone:
         log.info("client went away; generation stopped")
         return Response(status_code=499)
-    completion = to_chat_completion(fold(collected), rendering, completion_id=new_id())
+    response = fold(collected)
+    state.metrics.record_usage(rendering.model, response.usage_metadata)
+    completion = to_chat_completion(response, rendering)  # Gemini's responseId when it has one
     return Response(encoder.encode(completion), media_type="application/json")
 
 
@@ -102,7 +104,7 @@ async def _disconnected(request: Request) -> None:
 
 
 async def _stream(
-    request: Request, chunks: AsyncIterator[g.GenerateContentResponse], rendering: Rendering
+    request: Request, chunks: AsyncIterator[g.GenerateContentResponse], rendering: Rendering, state: AppState
 ) -> Response:
     """Answer with SSE. The first chunk is awaited before the headers go out, so an error
     that happens before any output (queue full, prompt too long) keeps its HTTP status."""
@@ -114,11 +116,13 @@ async def _stream(
         raise
 
     async def events() -> AsyncIterator[bytes]:
+        usage = first.usage_metadata if first is not None else None
         try:
             if first is not None:
                 for chunk in translator.feed(first):
                     yield sse.encode_event(chunk)
                 async for response in chunks:
+                    usage = response.usage_metadata or usage
                     for chunk in translator.feed(response):
                         yield sse.encode_event(chunk)
             for chunk in translator.finish():
@@ -131,6 +135,7 @@ async def _stream(
             log.exception("stream failed after it started")
             yield sse.encode_error(ChatgateError("internal error", code="internal_error"))
         finally:
+            state.metrics.record_usage(rendering.model, usage)
             await chunks.aclose()  # type: ignore[attr-defined]
 
     return StreamingResponse(events(), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)

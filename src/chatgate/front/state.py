@@ -7,6 +7,7 @@ from typing import Any
 
 from chatgate.config import Settings
 from chatgate.front.auth import Authenticator
+from chatgate.front.metrics import Metrics
 from chatgate.front.targets import Targets
 
 
@@ -16,6 +17,7 @@ class AppState:
     auth: Authenticator
     targets: Targets
     local: Any = None  # the LocalEngine
+    metrics: Metrics = field(default_factory=Metrics)
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
     upstreams: dict[str, Any] = field(default_factory=dict)
     ready: bool = False

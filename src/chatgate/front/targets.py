@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from chatgate.config import Settings
 from chatgate.engines.base import Engine
-from chatgate.errors import NotFound
+from chatgate.errors import InvalidRequest, NotFound
 from chatgate.protocols import openai as o
 
 if TYPE_CHECKING:
@@ -24,21 +24,22 @@ class Target:
 
 
 class Targets:
-    def __init__(self, settings: Settings, local: LocalEngine) -> None:
+    def __init__(self, settings: Settings, local: LocalEngine, gemini: Engine | None = None) -> None:
         self._settings = settings
         self._local = local
+        self._gemini = gemini  # None when [gemini] holds no credentials
         self._created = int(time.time())
 
     def model(self, name: str | None) -> Target:
         """The target for a ``model`` field on the openapi route."""
         if not name:
-            from chatgate.errors import InvalidRequest
-
             raise InvalidRequest("`model` is required on this route", param="model")
         local = self._local.resolve(name)
         if local is not None:
             return Target(self._local, local)
         if name.startswith(GOOGLE_PREFIX):
+            if self._gemini is not None:
+                return Target(self._gemini, name[len(GOOGLE_PREFIX):])
             fallback = self._settings.gemini.local_fallback
             if fallback:
                 return Target(self._local, self._local.resolve(fallback) or fallback)

@@ -1,13 +1,11 @@
-"""OpenAI ``ChatCompletionRequest`` → Gemini ``GenerateContentRequest``.
+"""OpenAI ``ChatCompletionRequest`` → Gemini ``GenerateContentRequest`` (spec §1.2–§1.6).
 
-Pure: data in, data out. What Gemini has no field for (the model name to echo, whether to
-send usage in the stream, ...) travels beside the request in ``Rendering``.
+Pure: data in, data out. What Gemini has no field for (the model name to echo, the thought
+tag marker, whether to send usage in the stream, ...) travels beside the request in
+``Rendering``. Model-dependent choices come from ``models.traits(model)``, a value.
 
-Message policy (see ``peers-and-pitfalls.md`` B7, B8):
-- ``system`` and ``developer`` messages, wherever they stand, become ``systemInstruction``
-  parts in order (Gemini has no mid-conversation system turn);
-- ``user`` → ``user``, ``assistant`` → ``model``; consecutive turns of one role are merged;
-- empty text parts are dropped; a request left with no ``contents`` is a 400.
+The pieces: ``messages`` (contents), ``parts`` (media), ``tools`` (function calling),
+``google`` (``extra_body.google``), ``thinking`` (reasoning and thought tags), ``schema``.
 """
 
 from __future__ import annotations
@@ -17,9 +15,11 @@ from dataclasses import dataclass
 
 from msgspec import UNSET
 
-from chatgate.errors import InvalidRequest, Unsupported
+from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
+from chatgate.translate import google, messages, parts, schema, thinking, tools
+from chatgate.translate.models import ModelTraits, traits
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ class Rendering:
     model: str
     stream: bool = False
     include_usage: bool = False
+    # extra_body.google.thought_tag_marker: thought text is shown as <marker>…</marker>.
+    thought_tag_marker: str | None = None
+    # The request used the deprecated `functions`: answer with `function_call`.
+    legacy_functions: bool = False
 
 
 # OpenAI parameters that are valid but have no Gemini counterpart: accepted, ignored, logged.
@@ -39,33 +43,65 @@ _IGNORED = (
     "prediction", "service_tier", "store", "user",
 )
 
+_EMPTY_CONFIG = g.GenerationConfig()
+_MODALITIES = {"text": "TEXT", "image": "IMAGE", "audio": "AUDIO"}
+
 
 def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateContentRequest, Rendering]:
-    system, contents = _contents(request.messages)
-    if not contents:
-        raise InvalidRequest(
-            "messages must contain at least one user or assistant message", param="messages"
-        )
-    _reject_untranslated(request)
-    for name in _IGNORED:
-        if getattr(request, name) not in (None, UNSET):
-            log.debug("ignoring parameter %s: no Gemini equivalent", name)
+    model_traits = traits(model)
+    extras = google.options(request)
+    media = parts.Media()
+    system, contents = messages.contents(
+        request.messages, media, marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3
+    )
+    messages.check_not_empty(contents)
+    if log.isEnabledFor(logging.DEBUG):
+        for name in _IGNORED:
+            if getattr(request, name) not in (None, UNSET):
+                log.debug("ignoring parameter %s: no Gemini equivalent", name)
+
+    declarations = tools.declarations(request)
+    gemini_tools = [g.Tool(function_declarations=declarations)] if declarations else []
+    if request.web_search_options is not None:
+        gemini_tools.append(g.Tool(google_search={}))  # Vertex: "No sub-options are supported."
+    gemini_tools += extras.tools
+    tool_config = tools.calling_config(
+        request,
+        {d.name for d in declarations},
+        stream_arguments=extras.stream_function_call_arguments and bool(request.stream),
+    )
+
+    config = generation_config(request, model_traits)
+    if extras.media_resolution or media.details:
+        config.media_resolution = extras.media_resolution or _request_resolution(media.details or set())
+    config.thinking_config = thinking.thinking_config(request.reasoning_effort, extras.thinking_config, model_traits)
+    config.top_k = extras.top_k
+    config.speech_config = extras.speech_config
+    config.image_config = extras.image_config
+
     rendering = Rendering(
         model=model,
         stream=bool(request.stream),
-        include_usage=bool(request.stream_options and request.stream_options.include_usage),
+        include_usage=bool(request.stream and request.stream_options and request.stream_options.include_usage),
+        thought_tag_marker=extras.thought_tag_marker,
+        legacy_functions=request.functions is not UNSET and request.tools is UNSET,
     )
     return (
         g.GenerateContentRequest(
             contents=contents,
             system_instruction=g.Content(parts=system) if system else None,
-            generation_config=generation_config(request),
+            tools=gemini_tools or None,
+            tool_config=tool_config,
+            safety_settings=extras.safety_settings,
+            generation_config=config if config != _EMPTY_CONFIG else None,
+            cached_content=extras.cached_content,
+            labels=extras.labels,
         ),
         rendering,
     )
 
 
-def generation_config(request: o.ChatCompletionRequest) -> g.GenerationConfig | None:
+def generation_config(request: o.ChatCompletionRequest, model: ModelTraits = ModelTraits()) -> g.GenerationConfig:
     stop = [request.stop] if isinstance(request.stop, str) else request.stop
     config = g.GenerationConfig(
         temperature=request.temperature,
@@ -73,81 +109,41 @@ def generation_config(request: o.ChatCompletionRequest) -> g.GenerationConfig | 
         # max_completion_tokens is the newer name; it wins when both are given.
         max_output_tokens=request.max_completion_tokens or request.max_tokens,
         candidate_count=request.n if request.n and request.n > 1 else None,
-        stop_sequences=stop or None,  # Gemini rejects an empty list
+        stop_sequences=[s for s in stop if s] or None if stop else None,  # Gemini rejects []
         seed=request.seed,
-        presence_penalty=request.presence_penalty,
-        frequency_penalty=request.frequency_penalty,
     )
-    return config if config != g.GenerationConfig() else None
+    if model.gemini3:
+        # Gemini 3 rejects penalties (pitfall B18): valid OpenAI input, ignored.
+        if request.presence_penalty is not None or request.frequency_penalty is not None:
+            log.debug("ignoring presence/frequency penalty: not supported by Gemini 3 models")
+    else:
+        config.presence_penalty = request.presence_penalty
+        config.frequency_penalty = request.frequency_penalty
+    if request.modalities:
+        wanted = [_MODALITIES[m] for m in request.modalities]
+        if wanted != ["TEXT"]:
+            config.response_modalities = wanted
+    fmt = request.response_format
+    if isinstance(fmt, o.TextFormat):
+        config.response_mime_type = "text/plain"
+    elif isinstance(fmt, o.JSONObjectFormat):
+        config.response_mime_type = "application/json"
+    elif isinstance(fmt, o.JSONSchemaResponseFormat):
+        config.response_mime_type = "application/json"
+        # `strict` has no Gemini counterpart: Gemini always follows the schema it is given.
+        if isinstance(fmt.json_schema.schema, dict):
+            config.response_json_schema = schema.json_schema(fmt.json_schema.schema, "response_format.json_schema.schema")
+    return config
 
 
-def _reject_untranslated(request: o.ChatCompletionRequest) -> None:
-    """Features whose translation chatgate does not have yet: a clear 400, never silence."""
-    for name in ("tools", "functions", "tool_choice", "function_call"):
-        if getattr(request, name) not in (None, UNSET):
-            raise Unsupported(f"`{name}` is not supported yet", param=name)
-    if request.response_format is not None and not isinstance(request.response_format, o.TextFormat):
-        raise Unsupported("structured output is not supported yet", param="response_format")
-    if request.reasoning_effort is not None:
-        raise Unsupported("`reasoning_effort` is not supported yet", param="reasoning_effort")
-    if request.modalities and set(request.modalities) - {"text"}:
-        raise Unsupported("only text output is supported", param="modalities")
+_DETAIL_RESOLUTION = {"low": "MEDIA_RESOLUTION_LOW", "high": "MEDIA_RESOLUTION_HIGH"}
 
 
-def _contents(messages: list[o.Message]) -> tuple[list[g.Part], list[g.Content]]:
-    system: list[g.Part] = []
-    contents: list[g.Content] = []
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if isinstance(message, (o.SystemMessage, o.DeveloperMessage)):
-            system.extend(_text_parts(message.content, where))
-            continue
-        if isinstance(message, o.UserMessage):
-            role, parts = "user", _user_parts(message.content, where)
-        elif isinstance(message, o.AssistantMessage):
-            if message.tool_calls or message.function_call:
-                raise Unsupported("assistant tool calls are not supported yet", param=f"{where}.tool_calls")
-            role, parts = "model", _text_parts(message.content, where)
-        else:
-            raise Unsupported(f"`{message.__struct_config__.tag}` messages are not supported yet", param=f"{where}.role")
-        if not parts:
-            continue
-        if contents and contents[-1].role == role:
-            contents[-1].parts.extend(parts)
-        else:
-            contents.append(g.Content(role=role, parts=parts))
-    return system, contents
-
-
-def _text_parts(content: str | list[o.TextPart] | list[o.AssistantPart] | None, where: str) -> list[g.Part]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [g.Part(text=content)] if content else []
-    parts = []
-    for j, part in enumerate(content):
-        if isinstance(part, o.TextPart):
-            if part.text:
-                parts.append(g.Part(text=part.text))
-        elif isinstance(part, o.RefusalPart):
-            if part.refusal:
-                parts.append(g.Part(text=part.refusal))
-        else:  # pragma: no cover - the decoder admits no other part here
-            raise InvalidRequest("unexpected content part", param=f"{where}.content[{j}]")
-    return parts
-
-
-def _user_parts(content: str | list[o.UserPart], where: str) -> list[g.Part]:
-    if isinstance(content, str):
-        return [g.Part(text=content)] if content else []
-    parts = []
-    for j, part in enumerate(content):
-        if isinstance(part, o.TextPart):
-            if part.text:
-                parts.append(g.Part(text=part.text))
-        else:
-            raise Unsupported(
-                f"`{part.__struct_config__.tag}` content parts are not supported yet",
-                param=f"{where}.content[{j}]",
-            )
-    return parts
+def _request_resolution(details: set[str]) -> str:
+    """Before Gemini 3, ``detail`` is request-level: one value for the whole request."""
+    if len(details) > 1:
+        raise InvalidRequest(
+            "this model takes one image detail per request; got " + ", ".join(sorted(details)),
+            param="messages",
+        )
+    return _DETAIL_RESOLUTION[details.pop()]

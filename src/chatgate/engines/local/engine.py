@@ -101,6 +101,10 @@ class LocalModel:
     def busy(self) -> bool:
         return self._busy.locked()
 
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
     async def _acquire(self) -> None:
         if self._busy.locked() and self._waiting >= self.spec.queue_size:
             raise RateLimited(

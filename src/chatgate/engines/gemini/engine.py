@@ -1,0 +1,235 @@
+"""The Gemini engine: Vertex AI or the Gemini Developer API over REST.
+
+It sends the canonical ``GenerateContentRequest`` as it is and yields Google's
+``GenerateContentResponse`` chunks (see ``engines/base.py`` for the contract):
+
+- Vertex AI: ``https://{location}-aiplatform.googleapis.com`` (``aiplatform.googleapis.com``
+  for ``global``), ``/{v1beta1|v1}/projects/{p}/locations/{l}/publishers/google/models/{m}``;
+  with an API key and no project, Vertex's express mode path without the project;
+- the Gemini API: ``https://generativelanguage.googleapis.com/v1beta/models/{m}`` with
+  ``x-goog-api-key``;
+- ``:generateContent`` or ``:streamGenerateContent?alt=sse``; ``base_url`` replaces the host.
+
+One pooled keep-alive ``httpx.AsyncClient`` per engine. A 429 or 503 is retried with
+exponential backoff (or after Google's ``Retry-After``) only while nothing has been yielded;
+closing the iterator closes the upstream response at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from typing import AsyncIterator
+
+import httpx
+import msgspec
+
+from chatgate.config import GeminiSettings
+from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from chatgate.engines.gemini import auth, errors, sse
+from chatgate.protocols import gemini as g
+from chatgate.translate.thinking import fill_missing_signatures
+
+log = logging.getLogger(__name__)
+
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@\-]{0,127}$")
+_RETRIED = (429, 503)
+# A Retry-After longer than this is not waited for: the client gets the 429 and decides.
+MAX_RETRY_WAIT = 30.0
+
+_decoder = msgspec.json.Decoder(g.GenerateContentResponse)
+_encoder = msgspec.json.Encoder()
+
+
+def is_configured(settings: GeminiSettings) -> bool:
+    """Whether the settings hold credentials to reach Gemini at all."""
+    if settings.mode == "gemini-api":
+        return bool(settings.api_key or settings.access_token)
+    if settings.api_key:
+        return True  # Vertex express mode
+    return bool(settings.access_token or settings.credentials_file or settings.use_adc) and bool(
+        settings.project or settings.credentials_file
+    )
+
+
+SETUP_HINT = (
+    "Gemini is not configured. For Vertex AI set gemini.project and gemini.location plus "
+    "gemini.credentials_file, gemini.access_token or gemini.use_adc = true "
+    "(CHATGATE_GEMINI_PROJECT, CHATGATE_GEMINI_USE_ADC, ...); for the Gemini API set "
+    "gemini.mode = \"gemini-api\" and gemini.api_key (CHATGATE_GEMINI_API_KEY)."
+)
+
+
+def _project_from_file(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None  # google-auth reports the real problem on first use
+    project = info.get("project_id") or info.get("quota_project_id") if isinstance(info, dict) else None
+    return project if isinstance(project, str) else None
+
+
+def endpoint(settings: GeminiSettings, model: str, *, stream: bool, project: str | None = None) -> str:
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    base = settings.base_url.rstrip("/") if settings.base_url else None
+    if settings.mode == "gemini-api":
+        version = settings.api_version or "v1beta"
+        return f"{base or 'https://generativelanguage.googleapis.com'}/{version}/models/{model}:{method}"
+    version = settings.api_version or "v1beta1"
+    location = settings.location
+    if base is None:
+        if location == "global":
+            base = "https://aiplatform.googleapis.com"
+        elif location in ("us", "eu"):
+            base = f"https://aiplatform.{location}.rep.googleapis.com"
+        else:
+            base = f"https://{location}-aiplatform.googleapis.com"
+    project = project or settings.project
+    if project is None:
+        return f"{base}/{version}/publishers/google/models/{model}:{method}"
+    return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
+
+
+def _substantive(response: g.GenerateContentResponse) -> bool:
+    """Whether a chunk says anything: content, a finish reason, or a prompt verdict."""
+    if not response.candidates:
+        return response.prompt_feedback is not None
+    return any((c.content is not None and c.content.parts) or c.finish_reason for c in response.candidates)
+
+
+def _retry_after(error: ChatgateError) -> float | None:
+    value = error.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class GeminiEngine:
+    def __init__(self, settings: GeminiSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._auth = auth.from_settings(settings)
+        self._project = settings.project
+        if settings.mode == "vertex" and not self._project and settings.credentials_file and not settings.api_key:
+            self._project = _project_from_file(settings.credentials_file)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60.0),
+            transport=transport,
+        )
+
+    is_configured = staticmethod(is_configured)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def url(self, model: str, *, stream: bool) -> str:
+        project = None if (self.settings.api_key and not self.settings.project) else self._project
+        return endpoint(self.settings, model, stream=stream, project=project)
+
+    def prepare(self, request: g.GenerateContentRequest) -> g.GenerateContentRequest:
+        """The request as this surface takes it."""
+        if self.settings.skip_thought_signature_validator:
+            request = msgspec.structs.replace(request, contents=[
+                msgspec.structs.replace(c, parts=[msgspec.structs.replace(p) for p in c.parts]) for c in request.contents
+            ])
+            fill_missing_signatures(request)
+        if self.settings.mode == "gemini-api":
+            # Vertex-only fields, valid requests elsewhere: ignored, as Google documents them.
+            config = request.tool_config and request.tool_config.function_calling_config
+            if request.labels is not None or (config is not None and config.stream_function_call_arguments):
+                log.debug("dropping labels / streamFunctionCallArguments: Vertex AI only")
+                tool_config = request.tool_config
+                if tool_config is not None and config is not None and config.stream_function_call_arguments:
+                    calling = msgspec.structs.replace(config, stream_function_call_arguments=None)
+                    tool_config = g.ToolConfig(
+                        function_calling_config=calling if calling != g.FunctionCallingConfig() else None,
+                        retrieval_config=tool_config.retrieval_config,
+                    )
+                    if tool_config == g.ToolConfig():
+                        tool_config = None
+                request = msgspec.structs.replace(request, labels=None, tool_config=tool_config)
+        return request
+
+    async def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool
+    ) -> AsyncIterator[g.GenerateContentResponse]:
+        if not _MODEL_ID.match(model):
+            raise InvalidRequest(f"not a Gemini model id: {model!r}", param="model")
+        if self._auth is None:
+            raise UpstreamError(SETUP_HINT, code="gemini_not_configured")
+        body = _encoder.encode(self.prepare(request))
+        url = self.url(model, stream=stream)
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                async for chunk in self._attempt(url, body, stream=stream):
+                    yielded = True
+                    yield chunk
+                return
+            except ChatgateError as exc:
+                delay = self._backoff(exc, attempt)
+                if yielded or delay is None:
+                    raise
+                log.info("Gemini answered %s; retry %d in %.1fs", exc.status, attempt + 1, delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _backoff(self, error: ChatgateError, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when not to retry."""
+        if error.status not in _RETRIED or attempt >= self.settings.max_retries:
+            return None
+        after = _retry_after(error)
+        if after is not None:
+            return after if after <= MAX_RETRY_WAIT else None
+        return self.settings.retry_backoff * (2**attempt) * (0.5 + random.random() / 2)
+
+    async def _attempt(self, url: str, body: bytes, *, stream: bool) -> AsyncIterator[g.GenerateContentResponse]:
+        headers = {"Content-Type": "application/json", **(await self._auth.headers())}  # type: ignore[union-attr]
+        try:
+            async with self._client.stream("POST", url, content=body, headers=headers) as response:
+                if response.status_code != 200:
+                    raise errors.body_error(
+                        response.status_code, await response.aread(), response.headers.get("Retry-After")
+                    )
+                if not stream:
+                    chunk = _decode(await response.aread())
+                    if not _substantive(chunk):
+                        raise UpstreamError("Gemini returned a response without content", code="empty_response")
+                    yield chunk
+                    return
+                said = False
+                async for payload in sse.payloads(response.aiter_bytes()):
+                    chunk = _decode(payload)
+                    # Chunks before the first that says something are dropped (their usage
+                    # is repeated later), so an empty stream fails before any byte is sent.
+                    said = said or _substantive(chunk)
+                    if said:
+                        yield chunk
+                if not said:
+                    raise UpstreamError("Gemini returned a stream without content", code="empty_response")
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"Gemini did not answer in time: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"could not reach Gemini: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode(payload: bytes) -> g.GenerateContentResponse:
+    """One JSON body or SSE payload → a response; an error object inside is raised."""
+    head = payload.lstrip()[:1]
+    if head == b"[" or b'"error"' in payload[:128]:
+        try:
+            error = errors.rpc_status(json.loads(payload))
+        except ValueError:
+            error = None
+        if error is not None:
+            raise errors.status_error(error, 200)
+    try:
+        return _decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(f"Gemini returned a malformed response: {exc}", code="malformed_response") from exc

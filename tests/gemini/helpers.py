@@ -1,0 +1,96 @@
+"""Run a request through the Gemini engine and chatgate's translators, as the front does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+
+from chatgate.engines.gemini import GeminiEngine
+from chatgate.errors import ChatgateError
+from chatgate.protocols import gemini as g
+from chatgate.protocols import openai as o
+from chatgate.translate.request import Rendering, to_gemini
+from chatgate.translate.response import fold, to_chat_completion
+from chatgate.translate.stream import StreamTranslator
+from tests.openapi import validate_chunk, validate_completion
+
+MODEL = "gemini-2.5-flash"
+
+
+def openai_request(**fields: Any) -> o.ChatCompletionRequest:
+    body = {"model": f"google/{MODEL}", "messages": [{"role": "user", "content": "hi"}], **fields}
+    return msgspec.json.decode(json.dumps(body), type=o.ChatCompletionRequest)
+
+
+async def complete(engine: GeminiEngine, request: o.ChatCompletionRequest) -> dict[str, Any]:
+    """Non-streaming: the validated chat.completion body."""
+    greq, rendering = to_gemini(request, f"google/{MODEL}")
+    chunks = [c async for c in engine.generate(MODEL, greq, stream=False)]
+    body = json.loads(msgspec.json.encode(to_chat_completion(fold(chunks), rendering)))
+    validate_completion(body)
+    return body
+
+
+async def stream(engine: GeminiEngine, request: o.ChatCompletionRequest) -> tuple[list[dict[str, Any]], ChatgateError | None]:
+    """Streaming: the validated chunks, and the error that ended the stream, if one did."""
+    greq, rendering = to_gemini(request, f"google/{MODEL}")
+    translator = StreamTranslator(rendering)
+    out: list[o.ChatCompletionChunk] = []
+    error = None
+    try:
+        async for chunk in engine.generate(MODEL, greq, stream=True):
+            out += translator.feed(chunk)
+        out += translator.finish()
+    except ChatgateError as exc:
+        error = exc
+    bodies = [json.loads(msgspec.json.encode(c)) for c in out]
+    for body in bodies:
+        validate_chunk(body)
+    return bodies, error
+
+
+def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a client builds from the chunks of choice 0: content, tool calls, finish reason."""
+    content, calls, finish, extras = [], {}, None, {}
+    roles = 0
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            if choice["index"] != 0:
+                continue
+            delta = choice["delta"]
+            roles += "role" in delta
+            if delta.get("content"):
+                content.append(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                into = calls.setdefault(call["index"], {"id": None, "name": "", "arguments": "", "extra": None})
+                if "id" in call:
+                    assert into["id"] is None, "id repeated on a later delta"
+                    into["id"] = call["id"]
+                fn = call.get("function") or {}
+                if "name" in fn:
+                    assert not into["name"], "name repeated on a later delta"
+                    into["name"] = fn["name"]
+                into["arguments"] += fn.get("arguments") or ""
+                if "extra_content" in call:
+                    into["extra"] = call["extra_content"]
+            if "extra_content" in delta:
+                extras.update(delta["extra_content"].get("google", {}))
+            if choice.get("finish_reason"):
+                assert finish is None, "finish_reason sent twice"
+                finish = choice["finish_reason"]
+    return {"content": "".join(content) if content else None, "tool_calls": [calls[i] for i in sorted(calls)],
+            "finish_reason": finish, "roles": roles, "extra": extras,
+            "usage": next((c["usage"] for c in chunks if c.get("usage")), None)}
+
+
+def response_chunk(parts: list[dict[str, Any]], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], **extra}
+
+
+def decode_response(body: dict[str, Any]) -> g.GenerateContentResponse:
+    return msgspec.convert(body, g.GenerateContentResponse)
