@@ -82,10 +82,17 @@ def test_no_parallel_calls_means_exactly_one(local: Runner, seed: int) -> None:
 
 def test_parallel_calls_have_unique_ids(local: Runner) -> None:
     prompt = "Call get_weather for Oslo, then get_weather for Rome, then get_weather for Paris."
-    candidate = local.candidate(request(prompt, "ANY", ["get_weather"], seed=4, max_tokens=160))
+    candidate = local.candidate(request(prompt, "ANY", ["get_weather", "get_time"], seed=4, max_tokens=160))
     found = calls_of(candidate)
     assert len(found) >= 2  # this seed makes several calls; each one is valid and has its own id
-    check_calls(found, {"get_weather"})
+    check_calls(found, {"get_weather", "get_time"})
+
+
+def test_a_named_function_is_called_once(local: Runner) -> None:
+    prompt = "Call get_weather for Oslo, then get_weather for Rome, then get_weather for Paris."
+    candidate = local.candidate(request(prompt, "ANY", ["get_weather"], seed=4, max_tokens=160))
+    assert candidate.finish_reason == "STOP"
+    assert len(calls_of(candidate)) == 1
 
 
 @pytest.mark.parametrize("seed", (1, 2))

@@ -64,6 +64,9 @@ def output(request: g.GenerateContentRequest, model: str, *, parallel_tool_calls
     answer = _answer_schema(config, model)
     shown = answer if answer is not None and answer is not schemas.ANY_OBJECT else None
     toolset = calls.toolset(request, model)
+    if toolset is not None and toolset.mode == "ANY" and len(toolset.allowed) == 1:
+        # A function named in tool_choice is called once, as OpenAI's models do.
+        parallel_tool_calls = False
     if toolset is None or not toolset.may_call:
         if answer is None:
             return Output(tools=toolset)

@@ -14,6 +14,8 @@ Recursive schemas (a ``$ref`` that leads back to itself) are unrolled to ``MAX_D
 levels, the innermost reference replaced by ``false`` (an array of them can only be empty,
 an optional property of that type is left out): a grammar would enforce the recursion
 exactly, but then nothing except ``max_tokens`` stops a small model that keeps nesting.
+For the same reason an object schema with ``properties`` and no word on other properties
+gets only those (``closed``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalP
 MAX_DEPTH = 4
 # Keywords whose value is data, not schemas; keywords whose value maps names to schemas.
 _DATA = frozenset(("enum", "const", "default", "examples", "required"))
-_NAMED = frozenset(("properties", "patternProperties", "dependentSchemas"))
+_NAMED = frozenset(("properties", "patternProperties", "dependentSchemas", "$defs", "definitions"))
+_OPEN_KEYS = frozenset(("additionalProperties", "patternProperties", "unevaluatedProperties"))
 
 _UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[(.*?)\]")
 
@@ -69,7 +72,23 @@ def from_openapi(schema: Any, param: str) -> dict[str, Any]:
 
 
 def with_options(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**bounded(schema), "x-guidance": JSON_OPTIONS}
+    return {**closed(bounded(schema)), "x-guidance": JSON_OPTIONS}
+
+
+def closed(node: Any, names: bool = False) -> Any:
+    """Objects that declare ``properties`` and say nothing of other properties get only
+    those: JSON Schema would allow any extra key, and a small model given that freedom
+    adds keys until ``max_tokens`` cuts the answer. Every answer still validates."""
+    if isinstance(node, list):
+        return [closed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if names:
+        return {k: closed(v) for k, v in node.items()}
+    out = {k: (v if k in _DATA else closed(v, k in _NAMED)) for k, v in node.items()}
+    if isinstance(node.get("properties"), dict) and not _OPEN_KEYS & node.keys():
+        out["additionalProperties"] = False
+    return out
 
 
 def bounded(schema: dict[str, Any], depth: int = MAX_DEPTH) -> dict[str, Any]:

@@ -183,7 +183,9 @@ def grammar(tools: Toolset, *, parallel: bool, opened: bool, answer: dict[str, A
     body = f'"\\n" ({" | ".join(alternatives)}) "}}\\n{CLOSE}"'
     rules.append(f"first: {body}")
     rules.append(f'call: "{OPEN}" {body}')
-    more = ' ("\\n" call)*' if parallel else ""
+    # A newline may follow the last call: were it the start of another call, a model that
+    # writes a newline before ending its turn would be forced into one more call.
+    more = ' ("\\n" call)* "\\n"?' if parallel else ' "\\n"?'
     calls = f'"{OPEN}" first{more}' if not opened else f"first{more}"
     if answer is not None:
         rules.append(f"answer: {schemas.json_rule(answer)}")
