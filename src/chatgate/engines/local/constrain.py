@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+_MINUS_INFINITY = np.float32(-np.inf)
 _tokenizers: dict[int, Any] = {}
 _lock = threading.Lock()
 
@@ -46,8 +47,9 @@ class Constraint:
     def __call__(self, _input_ids: Any, logits: np.ndarray) -> np.ndarray:
         words = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
         allowed = np.unpackbits(words, bitorder="little", count=len(logits)).view(bool)
-        logits[~allowed] = -np.inf
-        return logits
+        # ``logits`` is a strided view into llama.cpp's candidate array; a new contiguous
+        # array (copied back by llama-cpp-python) is the cheaper way to mask it.
+        return np.where(allowed, logits, _MINUS_INFINITY)
 
     def advance(self, token: int) -> None:
         if not self._matcher.consume_token(token):
