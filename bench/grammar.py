@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import llama_cpp  # noqa: E402
 from llama_cpp.llama_grammar import LlamaGrammar  # noqa: E402
 
-from chatgate.engines.local import prompt, schema, tools  # noqa: E402
+from chatgate.engines.local import prompt, schema  # noqa: E402
 from chatgate.engines.local.constrain import Constraint, tokenizer  # noqa: E402
 from chatgate.engines.local.generation import MIN_P, TOP_K  # noqa: E402
 from chatgate.engines.local.models import EMBEDDED_PACKAGE, package_gguf  # noqa: E402
@@ -99,7 +99,7 @@ def main() -> None:
     gbnf_source = LlamaGrammar.from_json_schema(__import__("json").dumps(SCHEMA), verbose=False)
 
     variants = {
-        "free text": lambda: {},
+        "free text": dict,
         "llguidance JSON Schema": lambda: {"constraint": Timed(llama, json_grammar)},
         "llguidance tool call (parallel)": lambda: {"constraint": Timed(llama, call_grammar)},
         "llama.cpp GBNF JSON Schema": lambda: {"grammar": gbnf_source},

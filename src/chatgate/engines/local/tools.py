@@ -189,7 +189,7 @@ def grammar(tools: Toolset, *, parallel: bool, opened: bool, answer: dict[str, A
     calls = f'"{OPEN}" first{more}' if not opened else f"first{more}"
     if answer is not None:
         rules.append(f"answer: {schemas.json_rule(answer)}")
-        start = f"start: answer | calls"
+        start = "start: answer | calls"
     else:
         start = "start: calls"
     return "\n".join([start, f"calls: {calls}", *rules])
