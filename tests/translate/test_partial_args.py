@@ -47,3 +47,27 @@ def test_bracket_paths() -> None:
     assert parse_path("$['a b'].c[2]") == ["a b", "c", 2]
     with pytest.raises(UpstreamError):
         parse_path("location")
+
+
+def test_empty_containers_come_from_the_closing_args() -> None:
+    import json
+
+    from chatgate.protocols import gemini as g
+    from chatgate.translate.partial_args import ArgsWriter
+
+    writer = ArgsWriter()
+    text = writer.feed([g.PartialArg(json_path="$.n", number_value=1)])
+    text += writer.close({"n": 1, "tags": [], "meta": {}})
+    assert json.loads(text) == {"n": 1, "tags": [], "meta": {}}
+
+
+def test_closing_args_inside_an_open_nested_object() -> None:
+    import json
+
+    from chatgate.protocols import gemini as g
+    from chatgate.translate.partial_args import ArgsWriter
+
+    writer = ArgsWriter()
+    text = writer.feed([g.PartialArg(json_path="$.a.b", string_value="x")])
+    text += writer.close({"a": {"b": "x"}, "c": []})
+    assert json.loads(text) == {"a": {"b": "x"}, "c": []}

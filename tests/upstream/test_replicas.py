@@ -95,6 +95,8 @@ def test_least_outstanding_requests() -> None:
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(post, gw, HOLD)
             wait_until(lambda: sum(r["outstanding"] for r in endpoint.status()) == 1, "one request held")
+            # The gateway counts the request before the upstream has read it: wait for that too.
+            wait_until(lambda: len(a.chats) + len(b.chats) == 1, "the held request reached its upstream")
             busy, idle = (a, b) if a.chats else (b, a)
             for _ in range(3):
                 assert post(gw).status_code == 200

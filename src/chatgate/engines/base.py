@@ -17,6 +17,9 @@ Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
   HTTP request at once.
 - It never blocks the event loop: model work runs on threads, network I/O is async.
 - It raises only ``chatgate.errors`` types; vendor exceptions are mapped at the boundary.
+- ``parallel_tool_calls=False`` (OpenAI's option, which Gemini's request has no field for)
+  holds the model to at most one function call per answer where the engine can enforce it;
+  Gemini cannot, and ignores it.
 
 Self-deployed endpoints relay OpenAI bodies untranslated and so sit beside this protocol
 (``engines/upstream.py``), not behind it.
@@ -37,7 +40,7 @@ from chatgate.protocols.gemini import GenerateContentRequest, GenerateContentRes
 
 class Engine(Protocol):
     def generate(
-        self, model: str, request: GenerateContentRequest, *, stream: bool
+        self, model: str, request: GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
     ) -> AsyncIterator[GenerateContentResponse]: ...
 
     async def aclose(self) -> None: ...

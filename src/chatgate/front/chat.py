@@ -51,7 +51,8 @@ async def chat_completions(request: Request) -> Response:
         target = state.targets.endpoint(endpoint_id, model)
         echo = model or target.model
     gemini_request, rendering = to_gemini(chat, echo)  # type: ignore[arg-type]
-    chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream)
+    chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream,
+                                    parallel_tool_calls=chat.parallel_tool_calls is not False)
     try:
         if rendering.stream:
             return await _stream(request, chunks, rendering, state)

@@ -53,6 +53,7 @@ class ArgsWriter:
     _stack: list[_Frame] = field(default_factory=list)
     _open_string: list[Segment] | None = None
     _closed: bool = False
+    _top_keys: set[str] = field(default_factory=set)  # top-level members written so far
 
     def feed(self, args: list[g.PartialArg]) -> str:
         out: list[str] = []
@@ -62,13 +63,22 @@ class ArgsWriter:
         self.text += fragment
         return fragment
 
-    def close(self) -> str:
-        """The fragment that completes the JSON text ("{}" if nothing came)."""
+    def close(self, args: dict[str, object] | None = None) -> str:
+        """The fragment that completes the JSON text ("{}" if nothing came).
+
+        ``args``, the complete arguments when the last part carries them, fills in the
+        top-level members no partial value could express (an empty list or object)."""
         if self._closed:
             return ""
         out: list[str] = []
         self._start(out)
         self._end_string(out)
+        while len(self._stack) > 1:
+            out.append("]" if self._stack.pop().array else "}")
+        for key, value in (args or {}).items():
+            if key not in self._top_keys:
+                self._member(key, out)
+                out.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         while self._stack:
             out.append("]" if self._stack.pop().array else "}")
         self._closed = True
@@ -125,6 +135,8 @@ class ArgsWriter:
         if frame.members:
             out.append(",")
         frame.members += 1
+        if len(self._stack) == 1:
+            self._top_keys.add(str(segment))
         if not frame.array:
             out.append(json.dumps(str(segment), ensure_ascii=False) + ":")
 

@@ -150,7 +150,7 @@ class StreamTranslator:
             assert open_call is not None
             fragment = open_call.writer.feed(call.partial_args or [])
             if not call.will_continue:
-                fragment += open_call.writer.close()
+                fragment += open_call.writer.close(call.args)
                 state.open_call = None
             if fragment or signature:
                 self._add(delta, o.ToolCallDelta(index=open_call.index, function=o.FunctionDelta(arguments=fragment)), signature)
@@ -163,7 +163,7 @@ class StreamTranslator:
             state.open_call = _OpenCall(index=index, id=call.id)
             arguments = state.open_call.writer.feed(call.partial_args or [])
             if not call.will_continue:
-                arguments += state.open_call.writer.close()
+                arguments += state.open_call.writer.close(call.args)
                 state.open_call = None
         else:
             arguments = tools.arguments_text(call.args)

@@ -162,8 +162,9 @@ class GeminiEngine:
         return request
 
     async def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
     ) -> AsyncIterator[g.GenerateContentResponse]:
+        # parallel_tool_calls: Gemini has no such switch; accepted and ignored, as Vertex does.
         if not _MODEL_ID.match(model):
             raise InvalidRequest(f"not a Gemini model id: {model!r}", param="model")
         if self._auth is None:

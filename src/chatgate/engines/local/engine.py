@@ -10,7 +10,6 @@ before every token, so a client that goes away stops its generation within a tok
 from __future__ import annotations
 
 import asyncio
-import codecs
 import logging
 import random
 import threading
@@ -20,31 +19,16 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 from chatgate.config import Settings
+from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
+from chatgate.engines.local import tools as calls
+from chatgate.engines.local.assemble import Parts
+from chatgate.engines.local.generation import Call, End, Generation, Text
 from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
-from chatgate.engines.local.stops import StopFilter
 from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound, RateLimited
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
-
-# llama.cpp's own sampling defaults that OpenAI requests have no field for.
-TOP_K = 40
-MIN_P = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    candidate: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    candidate: int
-    reason: str  # Gemini finishReason
-    tokens: int
-
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -56,7 +40,7 @@ class _Failed:
     error: BaseException
 
 
-Event = _Text | _End | _Done | _Failed
+Event = Text | Call | End | _Done | _Failed
 
 
 class LocalModel:
@@ -72,6 +56,8 @@ class LocalModel:
         self._seconds_per_job = 2.0  # a moving average, for Retry-After
         # How the last candidate generation ended (finish reason or "CANCELLED", tokens made).
         self.last_run: tuple[str, int] | None = None
+        # The chat template renders tools and calls itself (Hermes format), see tools.py.
+        self.template_tools = False
 
     # --- loading ------------------------------------------------------------------------
 
@@ -91,6 +77,7 @@ class LocalModel:
         if not template:
             raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
                                    f"set models.\"{self.spec.name}\".chat_template")
+        self.template_tools = "tools" in template and calls.OPEN in template
         model = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()
         self._format = Jinja2ChatFormatter(
@@ -105,6 +92,7 @@ class LocalModel:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         if self.llama is not None:
+            constrain.forget(self.llama)
             self.llama.close()
             self.llama = None
 
@@ -130,8 +118,11 @@ class LocalModel:
         finally:
             self._waiting -= 1
 
-    async def generate(self, request: g.GenerateContentRequest, *, stream: bool) -> AsyncIterator[g.GenerateContentResponse]:
-        messages = prompts.messages(request, self.spec.name)
+    async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
+                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+        out = await _output(request, self.spec.name, parallel_tool_calls)
+        messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
+        tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
         sampling = prompts.sampling(request)
         await self._acquire()
         loop = asyncio.get_running_loop()
@@ -148,7 +139,7 @@ class LocalModel:
             loop.call_soon_threadsafe(self._busy.release)
 
         try:
-            job = loop.run_in_executor(self._executor, self._run, messages, sampling, cancel, emit)
+            job = loop.run_in_executor(self._executor, self._run, messages, tools, sampling, out, cancel, emit)
         except BaseException:
             self._busy.release()
             raise
@@ -161,22 +152,26 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, messages: list[dict[str, str]], sampling: prompts.Sampling,
-             cancel: threading.Event, emit: Callable[[Event], None]) -> None:
+    def _run(self, messages: list[prompts.Message], tools: list[dict[str, Any]] | None, sampling: prompts.Sampling,
+             out: prompts.Output, cancel: threading.Event, emit: Callable[[Event], None]) -> None:
         try:
-            tokens = self._prompt_tokens(messages)
+            tokens = self._prompt_tokens(messages, tools)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
-                self._generate_one(candidate, tokens, sampling, cancel, emit)
+                seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
+                self.llama.set_seed(seed & 0xFFFFFFFF)
+                self.last_run = Generation(self.llama, candidate, tokens, sampling, out, cancel, emit).run()
+                if self.last_run[0] == "CANCELLED":
+                    return
             emit(_Done(prompt_tokens=len(tokens)))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+    def _prompt_tokens(self, messages: list[prompts.Message], tools: list[dict[str, Any]] | None) -> list[int]:
         assert self._format is not None
         try:
-            formatted = self._format(messages=messages)
+            formatted = self._format(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
             raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
                                  param="messages") from None
@@ -189,44 +184,14 @@ class LocalModel:
                 "shorten them", param="messages")
         return tokens
 
-    def _generate_one(self, candidate: int, tokens: list[int], s: prompts.Sampling,
-                      cancel: threading.Event, emit: Callable[[Event], None]) -> None:
-        import llama_cpp
 
-        llama = self.llama
-        vocab = llama._model.vocab
-        seed = s.seed + candidate if s.seed is not None else random.getrandbits(32)
-        llama.set_seed(seed & 0xFFFFFFFF)
-        room = llama.n_ctx() - len(tokens)
-        max_tokens = min(s.max_tokens or room, room)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        stops = StopFilter(list(s.stop))
-        produced = 0
-        reason = "MAX_TOKENS"
-        for token in llama.generate(tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature,
-                                    repeat_penalty=1.0, frequency_penalty=s.frequency_penalty,
-                                    presence_penalty=s.presence_penalty):
-            if cancel.is_set():
-                self.last_run = ("CANCELLED", produced)
-                return
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                reason = "STOP"
-                break
-            produced += 1
-            text = stops.push(decoder.decode(llama.detokenize([token])))
-            if text:
-                emit(_Text(candidate, text))
-            if stops.stopped:
-                reason = "STOP"
-                break
-            if produced >= max_tokens:
-                break
-        if not stops.stopped:
-            tail = stops.push(decoder.decode(b"", final=True)) + stops.flush()
-            if tail:
-                emit(_Text(candidate, tail))
-        self.last_run = (reason, produced)
-        emit(_End(candidate, reason, produced))
+async def _output(request: g.GenerateContentRequest, model: str, parallel: bool) -> prompts.Output:
+    """What the model may write. Schemas are compiled off the event loop: a large one can
+    take milliseconds."""
+    config = request.generation_config
+    if not request.tools and not (config and config.response_mime_type not in (None, "", "text/plain")):
+        return prompts.output(request, model, parallel_tool_calls=parallel)
+    return await asyncio.to_thread(prompts.output, request, model, parallel_tool_calls=parallel)
 
 
 async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> AsyncIterator[g.GenerateContentResponse]:
@@ -234,49 +199,49 @@ async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> Asyn
 
     Streaming: one chunk per batch of events ready at once (a slow reader gets fewer,
     larger chunks). Not streaming: one response at the end."""
-    texts: dict[int, list[str]] = {}
+    parts = {i: Parts(stream=stream) for i in range(n)}
     reasons: dict[int, str] = {}
     completion_tokens = 0
     while True:
         batch = [await events.get()]
         while not events.empty():
             batch.append(events.get_nowait())
-        pending: dict[int, list[str]] = {}
-        ended: dict[int, str] = {}
+        touched: set[int] = set()
+        ended: set[int] = set()
         done: _Done | None = None
         for event in batch:
             if isinstance(event, _Failed):
                 raise event.error
-            if isinstance(event, _Text):
-                (pending if stream else texts).setdefault(event.candidate, []).append(event.text)
-            elif isinstance(event, _End):
-                (ended if stream else reasons)[event.candidate] = event.reason
+            if isinstance(event, Text):
+                parts[event.candidate].text(event.text)
+                touched.add(event.candidate)
+            elif isinstance(event, Call):
+                parts[event.candidate].call(event.event)
+                touched.add(event.candidate)
+            elif isinstance(event, End):
+                reasons[event.candidate] = event.reason
+                ended.add(event.candidate)
                 completion_tokens += event.tokens
             else:
                 done = event
-        if stream and (pending or ended):
-            yield _response(pending, ended)
+        if stream and (touched or ended):
+            yield _response({i: parts[i].take() for i in sorted(touched | ended)}, {i: reasons[i] for i in ended})
         if done is not None:
             usage = g.UsageMetadata(
                 prompt_token_count=done.prompt_tokens,
                 candidates_token_count=completion_tokens,
                 total_token_count=done.prompt_tokens + completion_tokens,
             )
-            final = _response({} if stream else texts, {} if stream else reasons, all_candidates=None if stream else n)
+            final = _response({} if stream else {i: p.take() for i, p in parts.items()}, {} if stream else reasons)
             final.usage_metadata = usage
             yield final
             return
 
 
-def _response(texts: dict[int, list[str]], reasons: dict[int, str], all_candidates: int | None = None) -> g.GenerateContentResponse:
-    indexes = range(all_candidates) if all_candidates is not None else sorted(set(texts) | set(reasons))
+def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.GenerateContentResponse:
     return g.GenerateContentResponse(candidates=[
-        g.Candidate(
-            index=i,
-            content=g.Content(role="model", parts=[g.Part(text="".join(texts[i]))] if i in texts else []),
-            finish_reason=reasons.get(i),
-        )
-        for i in indexes
+        g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
+        for i in sorted(set(parts) | set(reasons))
     ])
 
 
@@ -313,11 +278,14 @@ class LocalEngine:
         for model in self._models.values():
             await asyncio.to_thread(model.load)
 
-    def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool) -> AsyncIterator[g.GenerateContentResponse]:
+    def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
+                 parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+        """``parallel_tool_calls``: OpenAI's option, which Gemini has no field for. False
+        holds the model to one call per answer."""
         local = self._models.get(model)
         if local is None:
             raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
-        return local.generate(request, stream=stream)
+        return local.generate(request, stream=stream, parallel_tool_calls=parallel_tool_calls)
 
     async def aclose(self) -> None:
         for model in self._models.values():

@@ -1,12 +1,17 @@
-"""The canonical request, as a local chat model sees it: a list of chat messages for the
-model's own chat template, plus the sampling options. What a text-only local model cannot
-do is refused here, with a 400 that says so."""
+"""The canonical request, as a local chat model sees it: chat-template messages, the
+sampling options, and what the model may write (``Output``: free text, JSON under a schema,
+function calls). What a text-only local model cannot do is refused here, with a 400 that
+says so; so is a schema the engine cannot enforce."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from chatgate.engines.local import schema as schemas
+from chatgate.engines.local import tools as calls
 from chatgate.errors import Unsupported
 from chatgate.protocols import gemini as g
 
@@ -15,6 +20,8 @@ log = logging.getLogger(__name__)
 # OpenAI's defaults, which the request's own values replace.
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
+
+Message = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +36,134 @@ class Sampling:
     n: int = 1
 
 
-def messages(request: g.GenerateContentRequest, model: str) -> list[dict[str, str]]:
-    """``systemInstruction`` and ``contents`` as chat-template messages."""
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What the model may write, and the grammars that hold it to that.
+
+    - ``grammar`` (Lark, llguidance) constrains the answer from its first token; None means
+      free text.
+    - ``open_grammar``: AUTO tool choice over free text. The model writes freely; if it
+      writes ``<tool_call>``, the rest of its answer is held to this grammar.
+    """
+
+    grammar: str | None = None
+    open_grammar: str | None = None
+    json: bool = False  # a structured (JSON) answer
+    answer_schema: dict[str, Any] | None = None  # what the JSON answer follows (json_schema)
+    tools: calls.Toolset | None = None
+    parallel: bool = True
+
+    @property
+    def free_text(self) -> bool:
+        return self.grammar is None
+
+
+def output(request: g.GenerateContentRequest, model: str, *, parallel_tool_calls: bool = True) -> Output:
+    """What the model may write, every schema checked (400 before anything runs)."""
+    config = request.generation_config or g.GenerationConfig()
+    answer = _answer_schema(config, model)
+    shown = answer if answer is not None and answer is not schemas.ANY_OBJECT else None
+    toolset = calls.toolset(request, model)
+    if toolset is not None and toolset.mode == "ANY" and len(toolset.allowed) == 1:
+        # A function named in tool_choice is called once, as OpenAI's models do.
+        parallel_tool_calls = False
+    if toolset is None or not toolset.may_call:
+        if answer is None:
+            return Output(tools=toolset)
+        grammar = f"start: answer\nanswer: {schemas.json_rule(answer)}"
+        schemas.check_grammar(grammar)
+        return Output(grammar=grammar, json=True, answer_schema=shown, tools=toolset)
+    if toolset.mode == "ANY":
+        grammar = calls.grammar(toolset, parallel=parallel_tool_calls, opened=False, answer=None)
+        schemas.check_grammar(grammar)
+        return Output(grammar=grammar, tools=toolset, parallel=parallel_tool_calls)
+    if answer is not None:  # AUTO: a structured answer or calls, told apart by the first character
+        grammar = calls.grammar(toolset, parallel=parallel_tool_calls, opened=False, answer=answer)
+        schemas.check_grammar(grammar)
+        return Output(grammar=grammar, json=True, answer_schema=shown, tools=toolset, parallel=parallel_tool_calls)
+    open_grammar = calls.grammar(toolset, parallel=parallel_tool_calls, opened=True, answer=None)
+    schemas.check_grammar(open_grammar)
+    return Output(open_grammar=open_grammar, tools=toolset, parallel=parallel_tool_calls)
+
+
+def _answer_schema(config: g.GenerationConfig, model: str) -> dict[str, Any] | None:
+    mime = config.response_mime_type
+    if mime in (None, "", "text/plain"):
+        if config.response_json_schema is not None or config.response_schema is not None:
+            log.debug("local model %s: a response schema without a JSON MIME type is ignored", model)
+        return None
+    if mime != "application/json":
+        raise Unsupported(f"local model {model!r} can answer in text/plain or application/json, not {mime}",
+                          param="response_format")
+    param = "response_format.json_schema.schema"
+    if config.response_json_schema is not None:
+        return schemas.validate(config.response_json_schema, param, "the response_format schema")
+    if config.response_schema is not None:
+        return schemas.validate(schemas.from_openapi(config.response_schema, param), param,
+                                "the response_format schema")
+    return schemas.ANY_OBJECT
+
+
+def messages(request: g.GenerateContentRequest, model: str, out: Output, *, template_tools: bool) -> list[Message]:
+    """``systemInstruction`` and ``contents`` as chat-template messages.
+
+    ``template_tools``: the model's chat template renders tools and calls itself (Hermes
+    format); else they are rendered here (see ``tools``)."""
     _check_request(request, model)
-    out: list[dict[str, str]] = []
+    result: list[Message] = []
+    system = ""
     if request.system_instruction and request.system_instruction.parts:
-        text = _text(request.system_instruction.parts, model, "systemInstruction")
-        if text:
-            out.append({"role": "system", "content": text})
+        system = _text(request.system_instruction.parts, model, "systemInstruction")
+    extra = []
+    if out.tools is not None and out.tools.may_call and not template_tools:
+        extra.append(calls.system_text(out.tools, parallel=out.parallel))
+    if out.answer_schema is not None:
+        # The grammar holds the answer to the schema; a small model fills it far better
+        # when it can read what the fields mean.
+        extra.append("Answer with JSON that follows this JSON Schema:\n"
+                     + json.dumps(out.answer_schema, ensure_ascii=False))
+    system = "\n\n".join(t for t in (system, *extra) if t)
+    if system:
+        result.append({"role": "system", "content": system})
     for i, content in enumerate(request.contents):
-        role = "assistant" if content.role == "model" else "user"
-        out.append({"role": role, "content": _text(content.parts, model, f"contents[{i}]")})
-    return out
+        where = f"contents[{i}]"
+        if content.role == "model":
+            result.append(_model_turn(content.parts, model, where, template_tools))
+        else:
+            result.extend(_user_turn(content.parts, model, where, template_tools))
+    return result
+
+
+def _model_turn(parts: list[g.Part], model: str, where: str, template_tools: bool) -> Message:
+    texts = [p for p in parts if p.function_call is None]
+    called = [p.function_call for p in parts if p.function_call is not None]
+    text = _text(texts, model, where)
+    if template_tools:
+        message: Message = {"role": "assistant", "content": text}
+        if called:
+            message["tool_calls"] = [calls.template_call(c) for c in called]
+        return message
+    blocks = [text] if text else []
+    blocks += [calls.call_text(c) for c in called]
+    return {"role": "assistant", "content": "\n".join(blocks)}
+
+
+def _user_turn(parts: list[g.Part], model: str, where: str, template_tools: bool) -> list[Message]:
+    results = [p.function_response for p in parts if p.function_response is not None]
+    text = _text([p for p in parts if p.function_response is None], model, where)
+    if template_tools:
+        out: list[Message] = [{"role": "tool", "content": _result_content(r), "name": r.name} for r in results]
+        if text or not results:
+            out.append({"role": "user", "content": text})
+        return out
+    blocks = [calls.response_text(r) for r in results]
+    if text or not results:
+        blocks.append(text)
+    return [{"role": "user", "content": "\n".join(blocks)}]
+
+
+def _result_content(response: g.FunctionResponse) -> str:
+    return json.dumps(response.response, ensure_ascii=False)
 
 
 def sampling(request: g.GenerateContentRequest) -> Sampling:
@@ -61,16 +184,13 @@ def _text(parts: list[g.Part], model: str, where: str) -> str:
     texts = []
     for part in parts:
         if part.text is not None:
-            texts.append(part.text)
+            if not part.thought:
+                texts.append(part.text)
         elif part.inline_data is not None or part.file_data is not None:
             mime = (part.inline_data or part.file_data).mime_type or "media"  # type: ignore[union-attr]
             raise Unsupported(
                 f"model {model!r} is a text-only local model: it cannot take {mime} input",
                 param="messages", code="unsupported_content",
-            )
-        elif part.function_call is not None or part.function_response is not None:
-            raise Unsupported(
-                f"model {model!r} does not support tool calls yet", param="messages", code="unsupported_content"
             )
         else:
             raise Unsupported(f"model {model!r} cannot take this kind of content ({where})", param="messages")
@@ -80,18 +200,10 @@ def _text(parts: list[g.Part], model: str, where: str) -> str:
 
 def _check_request(request: g.GenerateContentRequest, model: str) -> None:
     config = request.generation_config or g.GenerationConfig()
-    if request.tools:
-        native = [t for t in request.tools if t.function_declarations is None]
-        if native:
-            raise Unsupported(f"Google's native tools (search, code execution, ...) need Gemini; {model!r} is a local model",
-                              param="tools")
-        raise Unsupported(f"tool calling on local model {model!r} is not supported yet", param="tools")
     modalities = {m.upper() for m in config.response_modalities or ()} - {"TEXT"}
     if modalities:
         raise Unsupported(f"local model {model!r} produces text only, not {', '.join(sorted(modalities)).lower()}",
                           param="modalities")
-    if config.response_mime_type not in (None, "text/plain"):
-        raise Unsupported(f"structured output on local model {model!r} is not supported yet", param="response_format")
     if request.cached_content:
         raise Unsupported("cached contents are a Gemini feature", param="extra_body.google.cached_content")
     for name in ("safety_settings", "labels"):

@@ -1,0 +1,210 @@
+"""One candidate's token loop, on the model's generation thread.
+
+Three ways to write an answer, chosen by ``prompt.Output``:
+
+- free text: llama.cpp samples on its own; stop sequences are cut from the text;
+- constrained: a grammar (``constrain.Constraint``) holds every token from the first one
+  (structured output, tool choice ANY, AUTO with a structured answer);
+- free text that may turn into calls (tool choice AUTO): the model writes freely until it
+  writes ``<tool_call>``; generation then restarts from the text so far plus the opener,
+  under the call grammar (llama.cpp reuses the KV cache for the common prefix, so the
+  restart costs a token or two), and the call is completed validly.
+
+Stop sequences apply to free text only: cutting grammar-constrained JSON at a stop string
+would make it invalid.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chatgate.engines.local import prompt as prompts
+from chatgate.engines.local import tools as calls
+from chatgate.engines.local.constrain import Constraint
+from chatgate.engines.local.stops import StopFilter
+
+# llama.cpp's own sampling defaults that OpenAI requests have no field for.
+TOP_K = 40
+MIN_P = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    candidate: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    candidate: int
+    event: calls.CallEvent
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    candidate: int
+    reason: str  # Gemini finishReason
+    tokens: int
+
+
+Emit = Callable[[Any], None]
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Generation:
+    """Generates candidate ``candidate`` for ``tokens`` (the rendered prompt)."""
+
+    def __init__(self, llama: Any, candidate: int, tokens: list[int], s: prompts.Sampling, out: prompts.Output,
+                 cancel: threading.Event, emit: Emit) -> None:
+        import llama_cpp
+
+        self.llama = llama
+        self.candidate = candidate
+        self.prompt = tokens
+        self.s = s
+        self.out = out
+        self.cancel = cancel
+        self.emit = emit
+        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llama._model.vocab, token)
+        room = llama.n_ctx() - len(tokens)
+        self.max_tokens = min(s.max_tokens or room, room)
+        self.produced = 0
+
+    def run(self) -> tuple[str, int]:
+        """Generate; return (finish reason or "CANCELLED", tokens produced)."""
+        try:
+            if self.out.grammar is not None:
+                reason = self._constrained(self.prompt, self.out.grammar, opened=False)
+            else:
+                reason = self._free()
+        except Cancelled:
+            return "CANCELLED", self.produced
+        self.emit(End(self.candidate, reason, self.produced))
+        return reason, self.produced
+
+    def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Any:
+        s = self.s
+        return self.llama.generate(
+            tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature, repeat_penalty=1.0,
+            frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
+            logits_processor=[constraint] if constraint is not None else None)
+
+    # --- free text ----------------------------------------------------------------------
+
+    def _free(self) -> str:
+        llama = self.llama
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        stops = StopFilter(list(self.s.stop))
+        auto = self.out.open_grammar is not None
+        opener = StopFilter([calls.OPEN])  # AUTO: the model starts a call
+        before_call: list[str] = []  # all the text before a possible call
+        # AUTO: leading whitespace is held until visible text comes; a call drops it.
+        held, visible = "", not auto
+        reason = "MAX_TOKENS"
+        for token in self._tokens(self.prompt):
+            if self.cancel.is_set():
+                raise Cancelled
+            if self._is_eog(token):
+                reason = "STOP"
+                break
+            self.produced += 1
+            text = stops.push(decoder.decode(llama.detokenize([token])))
+            if auto:
+                text = opener.push(text)
+                before_call.append(text)
+                if opener.stopped:
+                    return self._call_after("".join(before_call))
+                if not visible:
+                    held += text
+                    text, visible = (held, True) if held.strip() else ("", False)
+            if text:
+                self.emit(Text(self.candidate, text))
+            if stops.stopped:
+                reason = "STOP"
+                break
+            if self.produced >= self.max_tokens:
+                break
+        if not stops.stopped:
+            tail = stops.push(decoder.decode(b"", final=True)) + stops.flush()
+            if auto:
+                tail = opener.push(tail) + opener.flush()
+                if not visible:
+                    tail = held + tail
+            if tail:
+                self.emit(Text(self.candidate, tail))
+        return reason
+
+    def _call_after(self, text: str) -> str:
+        """The model wrote ``<tool_call>`` after ``text``: complete the call(s) under the grammar."""
+        assert self.out.open_grammar is not None
+        written = self.llama.tokenize((text + calls.OPEN).encode("utf-8"), add_bos=False, special=False)
+        return self._constrained(self.prompt + written, self.out.open_grammar, opened=True)
+
+    # --- under a grammar ------------------------------------------------------------------
+
+    def _constrained(self, tokens: list[int], grammar: str, *, opened: bool) -> str:
+        llama = self.llama
+        constraint = Constraint(llama, grammar)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        router = _Router(self, calls_only=opened, may_call=self.out.tools is not None and self.out.tools.may_call)
+        if opened:
+            router.feed(calls.OPEN)
+        reason = "MAX_TOKENS"
+        if self.produced >= self.max_tokens:
+            return reason
+        for token in self._tokens(tokens, constraint):
+            if self.cancel.is_set():
+                raise Cancelled
+            if self._is_eog(token):  # offered only where the grammar accepts
+                reason = "STOP"
+                break
+            constraint.advance(token)
+            self.produced += 1
+            router.feed(decoder.decode(llama.detokenize([token])))
+            if constraint.finished:
+                reason = "STOP"
+                break
+            if self.produced >= self.max_tokens:
+                break
+        router.feed(decoder.decode(b"", final=True))
+        router.finish()
+        return reason
+
+
+class _Router:
+    """Constrained output → events: JSON (or any non-call text) as text, calls as call events.
+    A grammar allowing both starts calls with ``<`` and JSON answers with anything else."""
+
+    def __init__(self, generation: Generation, *, calls_only: bool, may_call: bool) -> None:
+        self.g = generation
+        self.reader = calls.CallReader() if may_call else None
+        self.kind: str | None = "calls" if calls_only else (None if may_call else "text")
+        self.pending = ""
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        if self.kind is None:
+            self.pending += text
+            stripped = self.pending.lstrip()
+            if not stripped:
+                return
+            self.kind = "calls" if stripped.startswith("<") else "text"
+            text, self.pending = self.pending, ""
+        if self.kind == "text":
+            self.g.emit(Text(self.g.candidate, text))
+            return
+        assert self.reader is not None
+        for event in self.reader.feed(text):
+            self.g.emit(Call(self.g.candidate, event))
+
+    def finish(self) -> None:
+        if self.reader is not None:
+            for event in self.reader.finish():
+                self.g.emit(Call(self.g.candidate, event))
