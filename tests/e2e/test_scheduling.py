@@ -57,27 +57,34 @@ def test_client_disconnect_stops_non_streaming_generation(live: LiveServer, auth
     assert produced < LONG["max_tokens"]
 
 
-def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, auth={"enabled": False}, local={"queue_size": 0})
+def test_parallel_generations_then_a_full_queue_answers_429(tmp_path: Path) -> None:
+    """Two contexts generate at once; with no queue, a third request is refused."""
+    settings = make_settings(tmp_path, auth={"enabled": False}, local={"parallel": 2, "queue_size": 0})
     with LiveServer(settings) as server:
         url = server.url + "/v1/chat/completions"
-        started, release = threading.Event(), threading.Event()
+        release = threading.Event()
+        started = [threading.Event(), threading.Event()]
 
-        def hold_the_model() -> None:
-            # Keep the stream open (the model busy) until the second request was answered.
+        def hold_a_context(i: int) -> None:
+            # Keep the stream open (a context busy) until the third request was answered.
             with httpx.stream("POST", url, json=LONG, timeout=60) as r:
                 for line in r.iter_lines():
                     if line.startswith("data: {"):
-                        started.set()
+                        started[i].set()
                     if release.is_set():
                         break
 
-        holder = threading.Thread(target=hold_the_model)
-        holder.start()
-        assert started.wait(60)
+        holders = [threading.Thread(target=hold_a_context, args=(i,)) for i in range(2)]
+        for holder in holders:
+            holder.start()
+        # Both streams produce tokens at the same time: neither waited for the other.
+        assert all(event.wait(60) for event in started)
+        model = server.state.local.model(MODEL)
+        assert model.active == 2 and model._threads_each() == max(1, model.threads // 2)
         r = httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2})
         release.set()
-        holder.join()
+        for holder in holders:
+            holder.join()
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
         assert r.json()["error"]["type"] == "rate_limit_error"

@@ -21,8 +21,9 @@ _lock = threading.Lock()
 
 
 def tokenizer(llama: Any) -> Any:
-    """llguidance's view of a model's vocabulary: built once per model (about a second)."""
-    key = id(llama)
+    """llguidance's view of a model's vocabulary: built once per model file (about a
+    second) and shared by every context of that model."""
+    key = llama.model_path
     with _lock:
         found = _tokenizers.get(key)
         if found is None:
@@ -38,7 +39,7 @@ def tokenizer(llama: Any) -> Any:
 
 def forget(llama: Any) -> None:
     with _lock:
-        _tokenizers.pop(id(llama), None)
+        _tokenizers.pop(llama.model_path, None)
 
 
 class Constraint:

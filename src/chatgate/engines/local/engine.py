@@ -1,8 +1,8 @@
 """The local engine: llama.cpp models on the CPU, behind the Engine contract.
 
-Each model has one generation thread (llama.cpp contexts are not thread-safe) and a bounded
-wait queue: a request that finds the model busy waits its turn; one that finds the queue
-full gets a 429 with an estimate of when to retry. Tokens travel from the generation thread
+Each model has ``parallel`` contexts, each with its own generation thread (llama.cpp contexts
+are not thread-safe), and a bounded wait queue: a request that finds every context busy
+waits its turn; one that finds the queue full gets a 429 with an estimate of when to retry. Tokens travel from the generation thread
 to the event loop one by one; closing the response iterator sets a flag the thread checks
 before every token, so a client that goes away stops its generation within a token or two.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 import time
@@ -43,21 +44,54 @@ class _Failed:
 Event = Text | Call | End | _Done | _Failed
 
 
+class _Slot:
+    """One llama.cpp context of a model and the thread that runs it (contexts are not
+    thread-safe; the weights are memory-mapped once and shared by every context)."""
+
+    def __init__(self, llama: Any, name: str, index: int) -> None:
+        self.llama = llama
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}-{index}")
+        self.busy = False
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.llama.close()
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 class LocalModel:
-    """One loaded GGUF, its generation thread and its wait queue."""
+    """One loaded GGUF, its contexts (slots), and its wait queue.
+
+    ``parallel`` requests generate at once, each in its own context on its own thread;
+    the CPU threads are shared out among the running generations before every token (one
+    generation gets them all), so a lone stream runs at full speed and concurrent streams
+    raise the aggregate tokens/s. Beyond ``parallel``, requests wait in a queue of
+    ``queue_size``; beyond that, 429.
+    """
 
     def __init__(self, spec: LocalModelSpec) -> None:
         self.spec = spec
-        self.llama: Any = None
+        self.slots: list[_Slot] = []
+        self.threads = spec.threads or available_cores()
         self._format: Callable[..., Any] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{spec.name}")
-        self._busy = asyncio.Lock()
+        self._free = asyncio.Semaphore(spec.parallel)
         self._waiting = 0
         self._seconds_per_job = 2.0  # a moving average, for Retry-After
         # How the last candidate generation ended (finish reason or "CANCELLED", tokens made).
         self.last_run: tuple[str, int] | None = None
         # The chat template renders tools and calls itself (Hermes format), see tools.py.
         self.template_tools = False
+
+    @property
+    def llama(self) -> Any:
+        """The first context: for what any context can answer (metadata, tokenizing)."""
+        return self.slots[0].llama if self.slots else None
 
     # --- loading ------------------------------------------------------------------------
 
@@ -66,13 +100,16 @@ class LocalModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.perf_counter()
-        self.llama = llama_cpp.Llama(
-            model_path=str(self.spec.path),
-            n_ctx=self.spec.context_size,
-            n_threads=self.spec.threads,
-            n_batch=min(512, self.spec.context_size),
-            verbose=False,
-        )
+        for index in range(self.spec.parallel):
+            llama = llama_cpp.Llama(
+                model_path=str(self.spec.path),
+                n_ctx=self.spec.context_size,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                n_batch=min(512, self.spec.context_size),
+                verbose=False,
+            )
+            self.slots.append(_Slot(llama, self.spec.name, index))
         template = self.spec.chat_template or self.llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
@@ -86,37 +123,53 @@ class LocalModel:
             bos_token=model.token_get_text(bos) if bos != -1 else "",
             stop_token_ids=[eos],
         )
-        log.info("loaded %s from %s in %.1f s (context %d tokens, %s threads)", self.spec.name, self.spec.path,
-                 time.perf_counter() - started, self.spec.context_size, self.spec.threads or "default")
+        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads)", self.spec.name,
+                 self.spec.path, time.perf_counter() - started, self.spec.context_size, self.spec.parallel,
+                 self.threads)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        if self.llama is not None:
+        if self.slots:
             constrain.forget(self.llama)
-            self.llama.close()
-            self.llama = None
+        for slot in self.slots:
+            slot.close()
+        self.slots = []
 
     # --- scheduling ---------------------------------------------------------------------
 
     @property
+    def active(self) -> int:
+        return sum(slot.busy for slot in self.slots)
+
+    @property
     def busy(self) -> bool:
-        return self._busy.locked()
+        return self.active > 0
 
     @property
     def waiting(self) -> int:
         return self._waiting
 
-    async def _acquire(self) -> None:
-        if self._busy.locked() and self._waiting >= self.spec.queue_size:
+    def _threads_each(self) -> int:
+        """CPU threads for one generation now: shared out among those running."""
+        return max(1, self.threads // max(1, self.active))
+
+    async def _acquire(self) -> _Slot:
+        if self._free.locked() and self._waiting >= self.spec.queue_size:
             raise RateLimited(
                 f"model {self.spec.name!r} is busy and its queue is full; retry later",
-                retry_after=self._seconds_per_job * (self._waiting + 1),
+                retry_after=self._seconds_per_job * (self._waiting // self.spec.parallel + 1),
             )
         self._waiting += 1
         try:
-            await self._busy.acquire()
+            await self._free.acquire()
         finally:
             self._waiting -= 1
+        slot = next(slot for slot in self.slots if not slot.busy)
+        slot.busy = True
+        return slot
+
+    def _release(self, slot: _Slot) -> None:
+        slot.busy = False
+        self._free.release()
 
     async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
                        parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
@@ -124,7 +177,7 @@ class LocalModel:
         messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
         tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
         sampling = prompts.sampling(request)
-        await self._acquire()
+        slot = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
         cancel = threading.Event()
@@ -136,12 +189,12 @@ class LocalModel:
         def release(_: object) -> None:
             elapsed = time.perf_counter() - started
             self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * elapsed
-            loop.call_soon_threadsafe(self._busy.release)
+            loop.call_soon_threadsafe(self._release, slot)
 
         try:
-            job = loop.run_in_executor(self._executor, self._run, messages, tools, sampling, out, cancel, emit)
+            job = loop.run_in_executor(slot.executor, self._run, slot.llama, messages, tools, sampling, out, cancel, emit)
         except BaseException:
-            self._busy.release()
+            self._release(slot)
             raise
         job.add_done_callback(release)
         try:
@@ -152,32 +205,34 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, messages: list[prompts.Message], tools: list[dict[str, Any]] | None, sampling: prompts.Sampling,
-             out: prompts.Output, cancel: threading.Event, emit: Callable[[Event], None]) -> None:
+    def _run(self, llama: Any, messages: list[prompts.Message], tools: list[dict[str, Any]] | None,
+             sampling: prompts.Sampling, out: prompts.Output, cancel: threading.Event,
+             emit: Callable[[Event], None]) -> None:
         try:
-            tokens = self._prompt_tokens(messages, tools)
+            tokens = self._prompt_tokens(llama, messages, tools)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
-                self.llama.set_seed(seed & 0xFFFFFFFF)
-                self.last_run = Generation(self.llama, candidate, tokens, sampling, out, cancel, emit).run()
+                llama.set_seed(seed & 0xFFFFFFFF)
+                self.last_run = Generation(llama, candidate, tokens, sampling, out, cancel, emit,
+                                           threads=self._threads_each).run()
                 if self.last_run[0] == "CANCELLED":
                     return
             emit(_Done(prompt_tokens=len(tokens)))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, messages: list[prompts.Message], tools: list[dict[str, Any]] | None) -> list[int]:
+    def _prompt_tokens(self, llama: Any, messages: list[prompts.Message],
+                       tools: list[dict[str, Any]] | None) -> list[int]:
         assert self._format is not None
         try:
             formatted = self._format(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
             raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
                                  param="messages") from None
-        tokens = self.llama.tokenize(formatted.prompt.encode("utf-8"),
-                                     add_bos=not formatted.added_special, special=True)
-        limit = self.llama.n_ctx()
+        tokens = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        limit = llama.n_ctx()
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens, but the messages take {len(tokens)} tokens; "

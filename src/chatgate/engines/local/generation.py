@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
@@ -61,7 +61,7 @@ class Generation:
     """Generates candidate ``candidate`` for ``tokens`` (the rendered prompt)."""
 
     def __init__(self, llama: Any, candidate: int, tokens: list[int], s: prompts.Sampling, out: prompts.Output,
-                 cancel: threading.Event, emit: Emit) -> None:
+                 cancel: threading.Event, emit: Emit, threads: Callable[[], int] | None = None) -> None:
         import llama_cpp
 
         self.llama = llama
@@ -75,6 +75,9 @@ class Generation:
         room = llama.n_ctx() - len(tokens)
         self.max_tokens = min(s.max_tokens or room, room)
         self.produced = 0
+        # CPU threads for the next decode, shared with the model's other running contexts.
+        self._threads = threads
+        self._threads_now = 0
 
     def run(self) -> tuple[str, int]:
         """Generate; return (finish reason or "CANCELLED", tokens produced)."""
@@ -88,12 +91,23 @@ class Generation:
         self.emit(End(self.candidate, reason, self.produced))
         return reason, self.produced
 
-    def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Any:
+    def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Iterator[int]:
         s = self.s
-        return self.llama.generate(
-            tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature, repeat_penalty=1.0,
-            frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-            logits_processor=[constraint] if constraint is not None else None)
+        self._pace()
+        for token in self.llama.generate(
+                tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature, repeat_penalty=1.0,
+                frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
+                logits_processor=[constraint] if constraint is not None else None):
+            yield token
+            self._pace()  # runs when the next token is asked for, before its decode
+
+    def _pace(self) -> None:
+        if self._threads is None:
+            return
+        wanted = self._threads()
+        if wanted != self._threads_now:
+            self.llama._ctx.set_n_threads(wanted, wanted)
+            self._threads_now = wanted
 
     # --- free text ----------------------------------------------------------------------
 

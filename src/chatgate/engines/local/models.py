@@ -36,6 +36,7 @@ class LocalModelSpec:
     threads: int | None
     context_size: int
     queue_size: int
+    parallel: int = 1
     chat_template: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
@@ -84,6 +85,7 @@ def _spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalMode
         threads=model.threads or defaults.threads,
         context_size=model.context_size or defaults.context_size,
         queue_size=model.queue_size if model.queue_size is not None else defaults.queue_size,
+        parallel=model.parallel or defaults.parallel,
         chat_template=model.chat_template,
         aliases=tuple(model.aliases),
     )
