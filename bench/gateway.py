@@ -18,6 +18,7 @@ import time
 from typing import Any, AsyncIterator
 
 from _asgi import call, lifespan
+from _requests import typical_body
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,16 +28,7 @@ from chatgate import config, tokens
 from chatgate.front.app import build_app
 from chatgate.protocols import gemini as g
 
-BODY = json.dumps({
-    "model": "bench-model",
-    "messages": [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."},
-        {"role": "user", "content": "And of Italy? Answer in one word."},
-    ],
-    "temperature": 0.7, "max_tokens": 64, "stop": ["\n\n"],
-}).encode()
+BODY = typical_body("bench-model")
 ANSWER = "Rome is the capital of Italy."
 
 
@@ -63,7 +55,8 @@ class InstantEngine:
 
     async def aclose(self) -> None: ...
 
-    async def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
+                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
         if not stream:
             yield g.GenerateContentResponse(
                 candidates=[g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text=ANSWER)]),

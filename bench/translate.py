@@ -10,19 +10,11 @@ import argparse
 import json
 import timeit
 
+from _requests import typical_body
 from chatgate.protocols import openai as o
 from chatgate.translate.request import to_gemini
 
-BODY = json.dumps({
-    "model": "google/gemini-2.5-flash",
-    "messages": [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."},
-        {"role": "user", "content": [{"type": "text", "text": "And of Italy? Answer in one word."}]},
-    ],
-    "temperature": 0.7, "top_p": 0.9, "max_tokens": 256, "stop": ["\n\n"], "seed": 1,
-}).encode()
+BODY = typical_body("google/gemini-2.5-flash", top_p=0.9, seed=1)
 
 
 def main(n: int) -> None:
