@@ -50,12 +50,25 @@ class Metrics:
                                          registry=self.registry)
         self._queue = Gauge("chatgate_local_queue_waiting", "Requests waiting for a local model", ["model"],
                             registry=self.registry)
+        # Labelled children, looked up once: prometheus_client's labels() is costly per request.
+        self._counted: dict[tuple[str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
         self._busy = Gauge("chatgate_local_busy", "1 while a local model is generating", ["model"],
                            registry=self.registry)
 
     def watch_local_model(self, name: str, waiting: Callable[[], int], busy: Callable[[], bool]) -> None:
         self._queue.labels(name).set_function(waiting)
         self._busy.labels(name).set_function(lambda: 1.0 if busy() else 0.0)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        counter = self._counted.get((route, status))
+        if counter is None:
+            counter = self._counted[(route, status)] = self.requests.labels(route, str(status))
+        timer = self._timed.get(route)
+        if timer is None:
+            timer = self._timed[route] = self.duration.labels(route)
+        counter.inc()
+        timer.observe(seconds)
 
     def record_usage(self, model: str, usage: g.UsageMetadata | None) -> None:
         if usage is None:
@@ -94,6 +107,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_count)
         finally:
-            route = route_kind(scope["path"])
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.duration.labels(route).observe(time.perf_counter() - started)
+            self.metrics.observe(route_kind(scope["path"]), status, time.perf_counter() - started)
