@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
@@ -105,7 +106,12 @@ class GoogleOptions:
 _NATIVE_TOOLS = frozenset(g.Tool.__struct_fields__) - {"function_declarations"}
 
 
+_NO_OPTIONS = GoogleOptions()  # shared, never mutated: what most requests have
+
+
 def options(request: o.ChatCompletionRequest) -> GoogleOptions:
+    if request.google is UNSET and (request.extra_body is None or request.extra_body.google is UNSET):
+        return _NO_OPTIONS
     raw: dict[str, Any] = {}
     # Top-level "google" is accepted too; extra_body.google wins where both set a key.
     for source, where in ((request.google, "google"), (request.extra_body and request.extra_body.google, "extra_body.google")):

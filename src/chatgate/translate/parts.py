@@ -18,6 +18,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET
+
 from chatgate.errors import InvalidRequest, PayloadTooLarge
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
@@ -141,6 +143,8 @@ def _file_part(file: o.File, param: str, media: Media) -> g.Part:
 
 def apply_extra(part: g.Part, extra_content: Any, param: str) -> None:
     """``extra_content.google.thought`` / ``thought_signature`` onto the part they sit on."""
+    if extra_content is UNSET:
+        return
     ext = google.extra(extra_content)
     thought = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
     if thought is not None:
