@@ -11,6 +11,7 @@ import json
 import timeit
 
 from _requests import typical_body
+
 from chatgate.protocols import openai as o
 from chatgate.translate.request import to_gemini
 

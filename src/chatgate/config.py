@@ -4,7 +4,7 @@ Later sources win. Every key is declared here once, with its type and default; a
 or value is a ``ConfigError`` naming it (``server.port: Expected `int`, got `str```), raised
 before anything starts.
 
-    [server]    host, port, max_body_bytes, default_project, default_location, log_level
+    [server]    host, port, max_body_bytes, default_project, log_level
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url, ...
     [local]     parallel, queue_size, threads, context_size: defaults for every local model
@@ -38,9 +38,8 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
-    # The project and location the short /v1/chat/completions alias stands for.
+    # The project the short /v1/chat/completions and /v1/models aliases stand for.
     default_project: str = "default"
-    default_location: str = "us-central1"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

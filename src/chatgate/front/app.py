@@ -25,7 +25,7 @@ from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
 from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from chatgate.front.state import AppState
-from chatgate.front.targets import Targets
+from chatgate.front.targets import OPENAPI, Targets
 from chatgate.protocols.openai import encoder
 
 log = logging.getLogger("chatgate")
@@ -51,8 +51,8 @@ async def models(request: Request) -> Response:
     state = _state(request)
     project = request.path_params.get("project", state.settings.server.default_project)
     state.auth.check(request.headers, project)
-    endpoint_id = request.path_params.get("endpoint", "openapi")
-    if endpoint_id == "openapi":
+    endpoint_id = request.path_params.get("endpoint", OPENAPI)
+    if endpoint_id == OPENAPI:
         listing = state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
         return JSONResponse({"object": "list", "data": await upstream.models()})

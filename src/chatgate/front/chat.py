@@ -20,6 +20,7 @@ from chatgate.front.body import decode_chat_request, decode_object, read_body
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.relay import relay_chat
 from chatgate.front.state import AppState
+from chatgate.front.targets import OPENAPI
 from chatgate.protocols import gemini as g
 from chatgate.protocols.openai import encoder
 from chatgate.translate.request import Rendering, to_gemini
@@ -27,9 +28,6 @@ from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
-
-OPENAPI = "openapi"
-
 
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.chatgate

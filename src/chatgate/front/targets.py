@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chatgate.engines.local.engine import LocalEngine
 
 GOOGLE_PREFIX = "google/"
+OPENAPI = "openapi"  # the endpoint id of Gemini and local models in Vertex URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,10 @@ class Targets:
                 code="endpoint_not_found",
             )
         bound = self._local.resolve(endpoint.model) or endpoint.model
-        if name and self._local.resolve(name) not in (bound, None) and name != endpoint.model:
+        # A name the endpoint does not know is the client's label, as containers treat it;
+        # only another local model's name is a mistake worth saying.
+        named = self._local.resolve(name) if name else None
+        if named is not None and named != bound:
             raise NotFound(f"endpoint {endpoint_id!r} serves {endpoint.model!r}, not {name!r}",
                            param="model", code="model_not_found")
         return Target(self._local, bound)

