@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -9,24 +10,44 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from chatgate.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chatgate.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from chatgate.protocols import openai as o
 
 log = logging.getLogger(__name__)
 
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 
+# How deeply arrays and objects may nest: protobuf's JSON parser (which Vertex uses) stops
+# at 100 too. Deeper input would exhaust Python's recursion in the decoder and in every walk
+# over schemas and Google extensions after it.
+MAX_NESTING = 100
+# A JSON string (with its escapes) or one bracket: what the nesting scan steps over.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing non-JSON content types and bodies over ``limit`` bytes."""
+
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The raw body, refusing non-JSON content types, bodies over ``limit`` bytes and bodies
+    that take longer than ``timeout`` seconds to arrive (a 408: a slow client holds a
+    connection and a buffer for as long as it is let)."""
+    # Required, not just checked: a web page can POST a body without Content-Type (or as
+    # text/plain) to a local server without a CORS preflight; application/json needs one.
     content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMediaType(f"Content-Type must be application/json, not {media!r}")
+    if content_type is None:
+        raise UnsupportedMediaType("send the body with `Content-Type: application/json`")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {media!r}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s") from None
+
+
+async def _read(request: Request, limit: int) -> bytes:
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -52,10 +73,28 @@ def _param(error: msgspec.ValidationError) -> tuple[str, str | None]:
     return message, path or None
 
 
+def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
+    """A 400 if arrays and objects in ``raw`` nest deeper than ``limit``. The scan runs only
+    when there are enough brackets to go that deep, and steps over whole strings."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return
+    depth = 0
+    for token in _TOKEN.finditer(raw):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise InvalidRequest(f"the request body nests arrays and objects deeper than {limit} levels",
+                                     code="nesting_too_deep")
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+
+
 def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
     """Decode and validate; every failure is a 400 whose ``param`` names the JSON path."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
+    check_nesting(raw)
     try:
         request = o.request_decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -76,6 +115,7 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     """A JSON object, for bodies relayed untranslated."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
+    check_nesting(raw)
     try:
         return _object_decoder.decode(raw)
     except msgspec.ValidationError:
