@@ -79,10 +79,15 @@ class HeadDeadline:
 
 
 def _protocol(settings: ServerSettings) -> type:
+    base: type
     try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
     except ImportError:  # httptools missing: uvicorn's h11 implementation
-        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
     return type("ChatgateHTTPProtocol", (HeadDeadline, base), {
         "header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes})
 
@@ -92,7 +97,7 @@ def uvicorn_config(app: Any, settings: ServerSettings, **options: Any) -> uvicor
     return uvicorn.Config(
         app,
         http=_protocol(settings),
-        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works: call_later
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         **options,

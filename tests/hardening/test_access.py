@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatgate import tokens
 from tests.gemini.fake import FakeGemini
-from tests.hardening.conftest import GEMINI, JSON, OK, ROUTE, chat, error_of, gateway
+from tests.hardening.conftest import JSON, OK, ROUTE, chat, error_of, gateway
 from tests.live import LiveServer
 from tests.upstream.servers import Upstream, openai_stub
 

@@ -4,7 +4,6 @@ or accepted, and the server keeps answering."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx

@@ -10,7 +10,12 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from chatgate.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from chatgate.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from chatgate.protocols import openai as o
 
 log = logging.getLogger(__name__)

@@ -75,8 +75,10 @@ def _resources(node: Any, where: str) -> Iterator[tuple[str, Any]]:
             name = _camel(key)
             if name in _OPAQUE_SOURCES:
                 yield f"{where}.{key}", None
+            elif name in _RESOURCE_KEYS and isinstance(value, list):
+                for i, item in enumerate(value):
+                    yield f"{where}.{key}[{i}]", item
             elif name in _RESOURCE_KEYS:
-                for i, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
-                    yield (f"{where}.{key}" + (f"[{i}]" if i is not None else "")), item
+                yield f"{where}.{key}", value
             else:
                 yield from _resources(value, f"{where}.{key}")
