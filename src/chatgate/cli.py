@@ -79,6 +79,9 @@ def serve(settings: config.Settings) -> int:
     host, port = settings.server.host, settings.server.port
     if not settings.auth.enabled:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can use it", host, port)
+        if settings.server.allowed_hosts is None:
+            log.warning("only loopback Host names are served (localhost, 127.0.0.1, [::1]); "
+                        "list others in server.allowed_hosts")
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     log.info("chatgate %s starting on %s", __version__, base)
     log.info("OpenAI base URL: %s/v1  (or %s/v1/projects/<project>/locations/<location>/endpoints/openapi)", base, base)
