@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import msgspec
+import numpy as np
 from starlette.requests import Request
 
 from chatgate.errors import (
@@ -26,8 +27,10 @@ _object_decoder = msgspec.json.Decoder(dict[str, Any])
 # at 100 too. Deeper input would exhaust Python's recursion in the decoder and in every walk
 # over schemas and Google extensions after it.
 MAX_NESTING = 100
-# A JSON string (with its escapes) or one bracket: what the nesting scan steps over.
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# A JSON string with its escapes (brackets inside do not count); every byte but brackets.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_SCAN_CHUNK = 1 << 20
 
 
 async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
@@ -79,20 +82,21 @@ def _param(error: msgspec.ValidationError) -> tuple[str, str | None]:
 
 
 def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
-    """A 400 if arrays and objects in ``raw`` nest deeper than ``limit``. The scan runs only
-    when there are enough brackets to go that deep, and steps over whole strings."""
+    """A 400 if arrays and objects in ``raw`` nest deeper than ``limit``. Only when there are
+    enough brackets to go that deep: strings out, then the running depth over the brackets
+    left, a chunk at a time, in numpy (a body can hold millions of brackets)."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return
+    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
     depth = 0
-    for token in _TOKEN.finditer(raw):
-        bracket = token.group()
-        if bracket in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                raise InvalidRequest(f"the request body nests arrays and objects deeper than {limit} levels",
-                                     code="nesting_too_deep")
-        elif bracket in (b"]", b"}"):
-            depth -= 1
+    for start in range(0, len(brackets), _SCAN_CHUNK):
+        chunk = brackets[start:start + _SCAN_CHUNK]
+        steps = np.where((chunk == ord("[")) | (chunk == ord("{")), 1, -1).astype(np.int32)
+        running = np.cumsum(steps, dtype=np.int64) + depth
+        if int(running.max()) > limit:
+            raise InvalidRequest(f"the request body nests arrays and objects deeper than {limit} levels",
+                                 code="nesting_too_deep")
+        depth = int(running[-1])
 
 
 def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
