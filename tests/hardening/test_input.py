@@ -130,3 +130,19 @@ def test_null_for_every_optional_parameter_means_the_default(server: LiveServer,
     sent = fake.seen[0].body
     assert "tools" not in sent and "toolConfig" not in sent  # null tool_choice: the default, not "none"
     assert [c["role"] for c in sent["contents"]] == ["user", "model", "user"]
+
+
+def test_a_recursion_error_that_escapes_is_a_400_not_a_500() -> None:
+    """The safety net behind the nesting limit: a walk that still runs out of stack."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from chatgate.front import render
+
+    def deep(request: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    app = Starlette(routes=[Route("/deep", deep)], exception_handlers={Exception: render.on_unexpected})
+    response = TestClient(app, raise_server_exceptions=False).get("/deep")
+    assert error_of(response, 400)["code"] == "nesting_too_deep"
