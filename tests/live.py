@@ -22,6 +22,7 @@ import uvicorn
 
 from chatgate.config import Settings
 from chatgate.front.app import build_app
+from chatgate.serving import uvicorn_config
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -41,7 +42,8 @@ class LiveServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+        config = uvicorn_config(self.app, settings.server, log_level="warning", lifespan="on",
+                                timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
 

@@ -46,13 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
         return 2
     if args.command == "token":
-        if args.lifetime <= 0:
-            print("chatgate: --lifetime must be a positive number of seconds", file=sys.stderr)
+        longest = settings.auth.max_token_lifetime
+        if not 0 < args.lifetime <= longest:
+            print(f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
+                  file=sys.stderr)
             return 2
-        secret = tokens.load_secret(config.state_dir(settings))
-        print(tokens.mint(secret, project=args.project, lifetime=args.lifetime))
-        return 0
-    return serve(settings)
+    try:
+        if args.command == "token":
+            secret = tokens.load_secret(config.state_dir(settings))
+            print(tokens.mint(secret, project=args.project, lifetime=args.lifetime))
+            return 0
+        return serve(settings)
+    except tokens.SecretError as exc:
+        print(f"chatgate: unsafe token secret: {exc}", file=sys.stderr)
+        return 2
 
 
 def serve(settings: config.Settings) -> int:
@@ -60,6 +67,7 @@ def serve(settings: config.Settings) -> int:
 
     from chatgate.engines.local.models import ModelUnavailable
     from chatgate.front.app import build_app
+    from chatgate.serving import uvicorn_config
 
     level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,13 +79,16 @@ def serve(settings: config.Settings) -> int:
     host, port = settings.server.host, settings.server.port
     if not settings.auth.enabled:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can use it", host, port)
+        if settings.server.allowed_hosts is None:
+            log.warning("only loopback Host names are served (localhost, 127.0.0.1, [::1]); "
+                        "list others in server.allowed_hosts")
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     log.info("chatgate %s starting on %s", __version__, base)
     log.info("OpenAI base URL: %s/v1  (or %s/v1/projects/<project>/locations/<location>/endpoints/openapi)", base, base)
     if settings.auth.enabled:
         log.info("credentials: `Authorization: Bearer $(chatgate token)`")
-    uvicorn.run(app, host=host, port=port, log_level=settings.server.log_level, loop="auto", http="auto",
-                timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(app, settings.server, host=host, port=port, log_level=settings.server.log_level,
+                                  timeout_graceful_shutdown=5)).run()
     return 0
 
 

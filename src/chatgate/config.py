@@ -4,9 +4,11 @@ Later sources win. Every key is declared here once, with its type and default; a
 or value is a ``ConfigError`` naming it (``server.port: Expected `int`, got `str```), raised
 before anything starts.
 
-    [server]    host, port, max_body_bytes, default_project, log_level
-    [auth]      enabled, api_keys, keys (scoped to projects), state_dir
-    [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url, ...
+    [server]    host, port, max_body_bytes, default_project, log_level, allowed_hosts,
+                header_timeout, body_timeout, keep_alive_timeout, max_connections, max_header_bytes
+    [auth]      enabled, api_keys, keys (scoped to projects), state_dir, max_token_lifetime
+    [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
+                projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
     [local]     parallel, queue_size, threads, context_size: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
@@ -41,6 +43,17 @@ class ServerSettings(_Section):
     # The project the short /v1/chat/completions and /v1/models aliases stand for.
     default_project: str = "default"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Host names (any port) requests may name in their Host header; "*" for any. Unset: any
+    # when auth is on, loopback names only when it is off (DNS rebinding).
+    allowed_hosts: list[str] | None = None
+    # Slow clients: seconds to send the request line and headers, to send the whole body (a
+    # 408 after), and to keep an idle keep-alive connection; connections at once (more get a 503).
+    header_timeout: Annotated[float, Meta(gt=0)] = 10.0
+    body_timeout: Annotated[float, Meta(gt=0)] = 60.0
+    keep_alive_timeout: Annotated[float, Meta(gt=0)] = 5.0
+    max_connections: Annotated[int, Meta(ge=1)] = 1024
+    # The request line and headers together, in bytes.
+    max_header_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024
 
 
 class ScopedKey(_Section):
@@ -56,6 +69,9 @@ class AuthSettings(_Section):
     keys: list[ScopedKey] = msgspec.field(default_factory=list)
     # Where the token-signing secret lives; default: $XDG_STATE_HOME/chatgate or ~/.local/state/chatgate.
     state_dir: str | None = None
+    # Seconds a token may live at most: `chatgate token --lifetime` beyond it is an error,
+    # and the server refuses tokens minted for longer.
+    max_token_lifetime: Annotated[int, Meta(ge=60)] = 24 * 3600
 
 
 class GeminiSettings(_Section):
@@ -84,6 +100,14 @@ class GeminiSettings(_Section):
     local_fallback: str | None = None
     # Send "skip_thought_signature_validator" for model function calls that lack a signature.
     skip_thought_signature_validator: bool = False
+    # The chatgate projects (URL label) whose requests may use Gemini.
+    projects: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # What a request may make Google read under chatgate's identity; unset: anything.
+    # URI prefixes of file parts (gs://bucket/dir/, https://...), prefixes of cached-content
+    # names, prefixes of RAG corpus and search datastore/engine names.
+    allowed_file_uris: list[str] | None = None
+    allowed_cached_contents: list[str] | None = None
+    allowed_retrieval: list[str] | None = None
 
 
 class LocalSettings(_Section):
@@ -121,6 +145,8 @@ class EndpointSettings(_Section):
     # wait for a slot before further ones get a 429.
     max_concurrency: Annotated[int, Meta(ge=1)] = 128
     queue_size: Annotated[int, Meta(ge=0)] = 128
+    # The chatgate projects (URL label) whose requests may use this endpoint.
+    projects: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
 class Settings(_Section):
@@ -141,6 +167,11 @@ _ENV_SECTIONS: dict[str, type[_Section]] = {
 }
 
 
+# Keys holding lists: comma-separated in the environment.
+_LIST_KEYS = frozenset(("api_keys", "allowed_hosts", "projects", "allowed_file_uris", "allowed_cached_contents",
+                        "allowed_retrieval"))
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for section, cls in _ENV_SECTIONS.items():
@@ -148,7 +179,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             value = environ.get(f"CHATGATE_{section.upper()}_{key.upper()}")
             if value is None:
                 continue
-            if key in ("api_keys",):
+            if key in _LIST_KEYS:
                 out.setdefault(section, {})[key] = [v.strip() for v in value.split(",") if v.strip()]
             else:
                 out.setdefault(section, {})[key] = value

@@ -13,6 +13,7 @@ the class's HTTP status. Anything else that escapes is a bug: a logged 500.
     │   ├── PermissionDenied           403 permission_error
     │   ├── NotFound                   404 not_found_error
     │   ├── MethodNotAllowed           405
+    │   ├── RequestTimeout             408 the body did not arrive in time
     │   ├── PayloadTooLarge            413
     │   ├── UnsupportedMediaType       415
     │   └── RateLimited                429 rate_limit_error        (retry_after seconds)
@@ -102,6 +103,11 @@ class NotFound(ClientError):
 class MethodNotAllowed(ClientError):
     status = 405
     default_code = "method_not_allowed"
+
+
+class RequestTimeout(ClientError):
+    status = 408
+    default_code = "request_timeout"
 
 
 class PayloadTooLarge(ClientError):

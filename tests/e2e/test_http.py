@@ -151,7 +151,7 @@ def test_oversized_body_is_413(live: LiveServer, auth: dict[str, str]) -> None:
     assert r.status_code == 413
     # ... and without a Content-Length (chunked upload) too.
     payload = json.dumps(big).encode()
-    r = httpx.post(live.url + "/v1/chat/completions", headers=auth,
+    r = httpx.post(live.url + "/v1/chat/completions", headers={**auth, "Content-Type": "application/json"},
                    content=(payload[i:i + 65536] for i in range(0, len(payload), 65536)))
     assert r.status_code == 413
 

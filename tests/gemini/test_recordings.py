@@ -52,7 +52,7 @@ EXPECTED: dict[str, Ok | Err] = {
     "googleai/unary-failure-api-key.txt": Err(400),
     "googleai/unary-failure-finish-reason-safety.json": Ok('content_filter', 'Safety error incoming in', usage=(7, 20, 27)),
     "googleai/unary-failure-finish-reason-safety.txt": Ok('content_filter', 'Safety error incoming in', usage=(7, 20, 27)),
-    "googleai/unary-failure-generativelanguage-api-not-enabled.json": Err(403),
+    "googleai/unary-failure-generativelanguage-api-not-enabled.json": Err(502),  # Google refused chatgate's identity: upstream_auth_failed
     "googleai/unary-failure-only-prompt-feedback.json": Ok('content_filter', None),
     "googleai/unary-failure-unknown-model.json": Err(404),
     "googleai/unary-failure-unknown-model.txt": Err(404),
@@ -103,14 +103,14 @@ EXPECTED: dict[str, Ok | Err] = {
     "vertexai/unary-failure-empty-content.json": Err(502),
     "vertexai/unary-failure-finish-reason-safety-no-content.json": Ok('content_filter', None, usage=(8, 0, 8)),
     "vertexai/unary-failure-finish-reason-safety.json": Ok('content_filter', '<redacted>', usage=(8, 0, 8)),
-    "vertexai/unary-failure-firebaseml-api-not-enabled.json": Err(403),
-    "vertexai/unary-failure-firebasevertexai-api-not-enabled.json": Err(403),
+    "vertexai/unary-failure-firebaseml-api-not-enabled.json": Err(502),  # Google refused chatgate's identity: upstream_auth_failed
+    "vertexai/unary-failure-firebasevertexai-api-not-enabled.json": Err(502),  # Google refused chatgate's identity: upstream_auth_failed
     "vertexai/unary-failure-generate-images-all-filtered.json": Err(502),
     "vertexai/unary-failure-generate-images-base64-some-filtered.json": Err(502),
     "vertexai/unary-failure-generate-images-gcs-some-filtered.json": Err(502),
     "vertexai/unary-failure-generate-images-prompt-blocked.json": Err(400),
     "vertexai/unary-failure-http-error.json": Err(400),
-    "vertexai/unary-failure-iam-permission-denied.json": Err(403),
+    "vertexai/unary-failure-iam-permission-denied.json": Err(502),  # Google refused chatgate's identity: upstream_auth_failed
     "vertexai/unary-failure-image-rejected.json": Err(400),
     "vertexai/unary-failure-invalid-context-cache-id.json": Err(400),
     "vertexai/unary-failure-invalid-location-url-not-found.html": Err(404),

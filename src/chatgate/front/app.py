@@ -20,9 +20,10 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import render
+from chatgate.front import projects, render
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
+from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
 from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from chatgate.front.state import AppState
 from chatgate.front.targets import OPENAPI, Targets
@@ -52,6 +53,8 @@ async def models(request: Request) -> Response:
     project = request.path_params.get("project", state.settings.server.default_project)
     state.auth.check(request.headers, project)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)
+    if (endpoint := state.settings.endpoints.get(endpoint_id)) is not None:
+        projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     if endpoint_id == OPENAPI:
         listing = state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
@@ -118,7 +121,10 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(MetricsMiddleware, metrics=state.metrics)],
+        middleware=[
+            Middleware(HostCheckMiddleware, allowed=allowed_hosts(settings.server, settings.auth.enabled)),
+            Middleware(MetricsMiddleware, metrics=state.metrics),
+        ],
         exception_handlers={
             ChatgateError: render.on_chatgate_error,
             HTTPException: render.on_http_exception,

@@ -19,6 +19,7 @@ class Authenticator:
     def __init__(self, settings: AuthSettings, secret: bytes | None) -> None:
         self.enabled = settings.enabled
         self._secret = secret
+        self._max_lifetime = settings.max_token_lifetime
         # (key bytes, projects) pairs; compared in constant time, every one of them.
         self._keys: list[tuple[bytes, frozenset[str]]] = [
             (key.encode(), frozenset({tokens.ALL_PROJECTS})) for key in settings.api_keys
@@ -56,7 +57,7 @@ class Authenticator:
         claims = self._verified.get(credential)
         if claims is None:
             try:
-                claims = tokens.verify(self._secret, credential)
+                claims = tokens.verify(self._secret, credential, max_lifetime=self._max_lifetime)
             except tokens.InvalidToken as exc:
                 raise Unauthenticated(str(exc)) from None
             self._verified[credential] = claims

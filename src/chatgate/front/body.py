@@ -2,31 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
 import msgspec
+import numpy as np
 from starlette.requests import Request
 
-from chatgate.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chatgate.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from chatgate.protocols import openai as o
 
 log = logging.getLogger(__name__)
 
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 
+# How deeply arrays and objects may nest: protobuf's JSON parser (which Vertex uses) stops
+# at 100 too. Deeper input would exhaust Python's recursion in the decoder and in every walk
+# over schemas and Google extensions after it.
+MAX_NESTING = 100
+# A JSON string with its escapes (brackets inside do not count); every byte but brackets.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_SCAN_CHUNK = 1 << 20
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing non-JSON content types and bodies over ``limit`` bytes."""
+
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The raw body, refusing non-JSON content types, bodies over ``limit`` bytes and bodies
+    that take longer than ``timeout`` seconds to arrive (a 408: a slow client holds a
+    connection and a buffer for as long as it is let)."""
+    # Required, not just checked: a web page can POST a body without Content-Type (or as
+    # text/plain) to a local server without a CORS preflight; application/json needs one.
     content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMediaType(f"Content-Type must be application/json, not {media!r}")
+    if content_type is None:
+        raise UnsupportedMediaType("send the body with `Content-Type: application/json`")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {media!r}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s") from None
+
+
+async def _read(request: Request, limit: int) -> bytes:
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -52,10 +81,29 @@ def _param(error: msgspec.ValidationError) -> tuple[str, str | None]:
     return message, path or None
 
 
+def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
+    """A 400 if arrays and objects in ``raw`` nest deeper than ``limit``. Only when there are
+    enough brackets to go that deep: strings out, then the running depth over the brackets
+    left, a chunk at a time, in numpy (a body can hold millions of brackets)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return
+    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    depth = 0
+    for start in range(0, len(brackets), _SCAN_CHUNK):
+        chunk = brackets[start:start + _SCAN_CHUNK]
+        steps = np.where((chunk == ord("[")) | (chunk == ord("{")), 1, -1).astype(np.int32)
+        running = np.cumsum(steps, dtype=np.int64) + depth
+        if int(running.max()) > limit:
+            raise InvalidRequest(f"the request body nests arrays and objects deeper than {limit} levels",
+                                 code="nesting_too_deep")
+        depth = int(running[-1])
+
+
 def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
     """Decode and validate; every failure is a 400 whose ``param`` names the JSON path."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
+    check_nesting(raw)
     try:
         request = o.request_decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -76,6 +124,7 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     """A JSON object, for bodies relayed untranslated."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
+    check_nesting(raw)
     try:
         return _object_decoder.decode(raw)
     except msgspec.ValidationError:

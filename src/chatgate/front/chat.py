@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from chatgate.errors import ChatgateError
-from chatgate.front import sse
+from chatgate.front import projects, sse
 from chatgate.front.body import decode_chat_request, decode_object, read_body
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.relay import relay_chat
@@ -33,9 +33,12 @@ async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.chatgate
     project = request.path_params.get("project", state.settings.server.default_project)
     state.auth.check(request.headers, project)
-    raw = await read_body(request, state.settings.server.max_body_bytes)
+    raw = await read_body(request, state.settings.server.max_body_bytes, state.settings.server.body_timeout)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)
 
+    endpoint = state.settings.endpoints.get(endpoint_id) if endpoint_id != OPENAPI else None
+    if endpoint is not None:
+        projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     upstream = state.upstream(endpoint_id) if endpoint_id != OPENAPI else None
     if upstream is not None:
         return await relay_chat(upstream, request, raw, decode_object(raw))
@@ -45,6 +48,8 @@ async def chat_completions(request: Request) -> Response:
     if endpoint_id == OPENAPI:
         target = state.targets.model(model)
         echo = model
+        if target.engine is state.targets.gemini:
+            projects.check(state.settings.gemini.projects, project, "Gemini")
     else:
         target = state.targets.endpoint(endpoint_id, model)
         echo = model or target.model

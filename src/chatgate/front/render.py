@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatgate.errors import ChatgateError, MethodNotAllowed, NotFound
+from chatgate.errors import ChatgateError, InvalidRequest, MethodNotAllowed, NotFound
 from chatgate.protocols.openai import encoder
 
 log = logging.getLogger("chatgate")
@@ -48,5 +48,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RecursionError):
+        # Input nested past what a walk over it can follow; the body check should come first.
+        log.warning("%s %s: input nested too deeply (%s)", request.method, request.url.path, exc)
+        return error_response(InvalidRequest("the request nests too deeply", code="nesting_too_deep"))
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(ChatgateError("internal error", code="internal_error"))

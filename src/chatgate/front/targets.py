@@ -72,6 +72,10 @@ class Targets:
                            param="model", code="model_not_found")
         return Target(self._local, bound)
 
+    @property
+    def gemini(self) -> Engine | None:
+        return self._gemini
+
     def served(self) -> list[str]:
         return self._local.names()
 

@@ -68,20 +68,24 @@ AssistantPart = TextPart | RefusalPart
 
 
 class _Message(Struct, tag_field="role", kw_only=True):
-    name: str | UnsetType = UNSET
+    name: str | None | UnsetType = UNSET
     extra_content: ExtraContent | UnsetType = UNSET
 
 
+# An empty content array is refused here, so the error names `messages[i].content`.
+TextParts = Annotated[list[TextPart], Meta(min_length=1)]
+
+
 class SystemMessage(_Message, tag="system"):
-    content: str | list[TextPart]
+    content: str | TextParts
 
 
 class DeveloperMessage(_Message, tag="developer"):
-    content: str | list[TextPart]
+    content: str | TextParts
 
 
 class UserMessage(_Message, tag="user"):
-    content: str | list[UserPart]
+    content: str | Annotated[list[UserPart], Meta(min_length=1)]
 
 
 class FunctionCall(Struct, kw_only=True):
@@ -99,13 +103,13 @@ class ToolCall(Struct, kw_only=True):
 class AssistantMessage(_Message, tag="assistant"):
     content: str | list[AssistantPart] | None = None
     refusal: str | None | UnsetType = UNSET
-    tool_calls: list[ToolCall] | UnsetType = UNSET
+    tool_calls: list[ToolCall] | None | UnsetType = UNSET
     function_call: FunctionCall | None | UnsetType = UNSET
     audio: dict[str, Any] | None | UnsetType = UNSET
 
 
 class ToolMessage(_Message, tag="tool"):
-    content: str | list[TextPart]
+    content: str | TextParts
     tool_call_id: str
 
 
@@ -183,17 +187,21 @@ class ExtraBody(Struct, kw_only=True):
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
-PositiveInt = Annotated[int, Meta(ge=1)]
+# OpenAI's integers are int64; beyond that a client meant something else (and backends overflow).
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+PositiveInt = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+# A model name goes into URLs and logs: printable characters only (a trailing newline included).
+ModelName = Annotated[str, Meta(pattern=r"\A[^\x00-\x1f\x7f]*\Z", max_length=256)]
 StopList = Annotated[list[str], Meta(max_length=4)]
 
 
 class ChatCompletionRequest(Struct, kw_only=True):
     messages: Annotated[list[Message], Meta(min_length=1)]
-    model: str | UnsetType = UNSET
+    model: ModelName | UnsetType = UNSET
     audio: dict[str, Any] | None | UnsetType = UNSET
     frequency_penalty: Penalty | None = None
-    function_call: Literal["none", "auto"] | NamedFunction | UnsetType = UNSET
-    functions: list[FunctionDefinition] | UnsetType = UNSET
+    function_call: Literal["none", "auto"] | NamedFunction | None | UnsetType = UNSET
+    functions: list[FunctionDefinition] | None | UnsetType = UNSET
     logit_bias: dict[str, float] | None = None
     logprobs: bool | None = None
     max_completion_tokens: PositiveInt | None = None
@@ -206,15 +214,15 @@ class ChatCompletionRequest(Struct, kw_only=True):
     presence_penalty: Penalty | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     response_format: ResponseFormat | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     service_tier: str | None = None
     stop: str | StopList | None = None
     store: bool | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     temperature: Temperature | None = None
-    tool_choice: ToolChoice | UnsetType = UNSET
-    tools: list[Tool] | UnsetType = UNSET
+    tool_choice: ToolChoice | None | UnsetType = UNSET
+    tools: list[Tool] | None | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     top_p: Probability | None = None
     user: str | None = None
@@ -222,9 +230,18 @@ class ChatCompletionRequest(Struct, kw_only=True):
     # Google's extensions: the body literally carries "extra_body": {"google": {...}};
     # some clients put "google" at the top level instead.
     extra_body: ExtraBody | None = None
-    google: dict[str, Any] | UnsetType = UNSET
+    google: dict[str, Any] | None | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        # OpenAI's API takes `null` for an optional parameter as "the default"; past decoding
+        # an absent parameter is UNSET, whatever the client wrote.
+        for name in _NULL_IS_UNSET:
+            if getattr(self, name) is None:
+                setattr(self, name, UNSET)
 
 
+# Fields whose default is UNSET (not None) that clients may send as `null`.
+_NULL_IS_UNSET = ("function_call", "functions", "tool_choice", "tools", "google")
 REQUEST_FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
 
 # --- response -----------------------------------------------------------------------------

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 from typing import Any, Callable, Protocol
 
 from chatgate.config import GeminiSettings
 from chatgate.errors import UpstreamError
+
+log = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # Refresh when the token has less than this left, so no request carries a dying token.
@@ -67,7 +70,10 @@ class GoogleCredentials:
                 self._credentials = self._load()
             self._credentials.refresh(google.auth.transport.requests.Request())
         except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
-            raise UpstreamError(f"could not obtain Google credentials: {exc}", code="gemini_credentials") from exc
+            # The text names files and service accounts: for the log, not for the client.
+            log.warning("could not obtain Google credentials: %s: %s", type(exc).__name__, exc)
+            raise UpstreamError("this server could not obtain its Google credentials; the server log has the details",
+                                code="upstream_auth_failed") from exc
 
     async def headers(self) -> dict[str, str]:
         if self._stale():

@@ -28,7 +28,7 @@ import httpx
 import msgspec
 
 from chatgate.config import GeminiSettings
-from chatgate.engines.gemini import auth, errors, sse
+from chatgate.engines.gemini import allow, auth, errors, sse
 from chatgate.errors import (
     ChatgateError,
     InvalidRequest,
@@ -41,7 +41,7 @@ from chatgate.translate.thinking import fill_missing_signatures
 
 log = logging.getLogger(__name__)
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@\-]{0,127}$")
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\-]{0,127}")  # fullmatch: no trailing newline
 _RETRIED = (429, 503)
 # A Retry-After longer than this is not waited for: the client gets the 429 and decides.
 MAX_RETRY_WAIT = 30.0
@@ -165,10 +165,11 @@ class GeminiEngine:
         self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
     ) -> AsyncIterator[g.GenerateContentResponse]:
         # parallel_tool_calls: Gemini has no such switch; accepted and ignored, as Vertex does.
-        if not _MODEL_ID.match(model):
+        if not _MODEL_ID.fullmatch(model):
             raise InvalidRequest(f"not a Gemini model id: {model!r}", param="model")
         if self._auth is None:
             raise UpstreamError(SETUP_HINT, code="gemini_not_configured")
+        allow.check(self.settings, request)
         body = _encoder.encode(self.prepare(request))
         url = self.url(model, stream=stream)
         attempt = 0

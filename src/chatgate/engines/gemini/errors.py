@@ -6,11 +6,16 @@ an HTML page. The HTTP status a client sees follows the canonical code table
 (``google/rpc/code.proto``, spec §3.13); Google's message is kept, and its ``status`` name
 travels in the error object. ``details`` are not passed on: they can carry debug text
 (parts of API keys, internal error strings).
+
+A 401 or 403 is Google refusing chatgate's own credentials or its identity's permissions,
+not the client's: its message names service accounts, projects and buckets, so it is only
+logged, and the client gets a generic 502 ``upstream_auth_failed``, as from a relay.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -23,7 +28,19 @@ HTTP_FOR_STATUS: dict[str, int] = {
     "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500,
 }
 
+log = logging.getLogger(__name__)
+
+AUTH_STATUSES = (401, 403)
+
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def auth_failed(status: int, detail: str) -> ChatgateError:
+    """Google refused chatgate's credentials: ``detail`` goes to the log, not to the client."""
+    log.warning("Gemini refused chatgate's credentials (HTTP %d): %s", status, detail)
+    return UpstreamError(
+        f"Gemini refused this server's credentials (HTTP {status}); the server log has the details",
+        code="upstream_auth_failed")
 
 
 def status_error(error: dict[str, Any], http_status: int, retry_after: str | None = None) -> ChatgateError:
@@ -34,6 +51,8 @@ def status_error(error: dict[str, Any], http_status: int, retry_after: str | Non
     if status is None or status < 400:
         status = http_status if http_status >= 400 else 502
     message = error.get("message") if isinstance(error.get("message"), str) and error.get("message") else None
+    if status in AUTH_STATUSES:
+        return auth_failed(status, f"{name}: {message}")
     text = f"Gemini: {message}" if message else f"Gemini answered {name or status} without a message"
     return error_for_status(
         status, text,
@@ -62,6 +81,8 @@ def body_error(http_status: int, body: bytes, retry_after: str | None = None) ->
     title = _TITLE.search(body)
     snippet = (title.group(1) if title else body[:200]).decode("utf-8", "replace").strip()
     message = f"Gemini answered HTTP {http_status}" + (f": {snippet}" if snippet else "")
+    if http_status in AUTH_STATUSES:
+        return auth_failed(http_status, message)
     if http_status < 400:
         return UpstreamError(message)
     return error_for_status(http_status, message, headers={"Retry-After": retry_after} if retry_after else None)

@@ -14,6 +14,9 @@ Recursive schemas (a ``$ref`` that leads back to itself) are unrolled to ``MAX_D
 levels, the innermost reference replaced by ``false`` (an array of them can only be empty,
 an optional property of that type is left out): a grammar would enforce the recursion
 exactly, but then nothing except ``max_tokens`` stops a small model that keeps nesting.
+Definitions that refer to each other multiply as they unroll (4 of them with 2 references
+each grow a 433-byte schema to megabytes), so the unrolled schema is capped at
+``MAX_EXPANDED_NODES`` nodes and ``MAX_EXPANDED_NESTING`` levels; beyond either, a 400.
 For the same reason an object schema with ``properties`` and no word on other properties
 gets only those (``closed``).
 """
@@ -36,6 +39,9 @@ NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalP
 
 # How many times a recursive definition may nest inside itself.
 MAX_DEPTH = 4
+# Bounds on the unrolled schema: objects, arrays and values in all, and how deeply they nest.
+MAX_EXPANDED_NODES = 50_000
+MAX_EXPANDED_NESTING = 200
 # Keywords whose value is data, not schemas; keywords whose value maps names to schemas.
 _DATA = frozenset(("enum", "const", "default", "examples", "required"))
 _NAMED = frozenset(("properties", "patternProperties", "dependentSchemas", "$defs", "definitions"))
@@ -48,6 +54,10 @@ _OPENAPI_KEPT = {
     "description", "title", "enum", "format", "pattern", "minimum", "maximum", "minLength",
     "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "required", "default",
 }
+
+
+class SchemaTooLarge(Exception):
+    """Unrolling the schema's recursive references would pass the bounds above."""
 
 
 def from_openapi(schema: Any, param: str) -> dict[str, Any]:
@@ -91,51 +101,90 @@ def closed(node: Any, names: bool = False) -> Any:
     return out
 
 
-def bounded(schema: dict[str, Any], depth: int = MAX_DEPTH) -> dict[str, Any]:
-    """``schema`` with its recursive local references unrolled ``depth`` levels deep."""
+def bounded(schema: dict[str, Any], depth: int = MAX_DEPTH, max_nodes: int = MAX_EXPANDED_NODES,
+            max_nesting: int = MAX_EXPANDED_NESTING) -> dict[str, Any]:
+    """``schema`` with its recursive local references unrolled ``depth`` levels deep.
+
+    Raises ``SchemaTooLarge`` as soon as the copy passes ``max_nodes`` nodes or
+    ``max_nesting`` levels, so the work done on a hostile schema stays bounded too."""
     defs = {f"#/{key}/{name}": body for key in ("$defs", "definitions")
             if isinstance(schema.get(key), dict) for name, body in schema[key].items()}
     root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
     defs["#"] = root
-    recursive = {ref for ref in defs if _reaches(ref, ref, defs)}
+    recursive = _in_cycles({ref: _refs(body) for ref, body in defs.items()})
     if not recursive:
         return schema
+    nodes = 0
 
-    def walk(node: Any, stack: tuple[str, ...], names: bool = False) -> Any:
+    def walk(node: Any, stack: tuple[str, ...], level: int, names: bool = False) -> Any:
+        nonlocal nodes
+        nodes += 1
+        if nodes > max_nodes:
+            raise SchemaTooLarge(f"its recursive references unroll to more than {max_nodes} nodes")
+        if level > max_nesting:
+            raise SchemaTooLarge(f"its recursive references unroll deeper than {max_nesting} levels")
         if isinstance(node, list):
-            return [walk(item, stack) for item in node]
+            return [walk(item, stack, level + 1) for item in node]
         if not isinstance(node, dict):
             return node
         if names:  # {property name: schema}
-            return {k: walk(v, stack) for k, v in node.items()}
+            return {k: walk(v, stack, level + 1) for k, v in node.items()}
         ref = node.get("$ref")
         if isinstance(ref, str) and ref in recursive:
             if stack.count(ref) >= depth:
                 return False
-            siblings = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
-            inlined = walk(defs[ref], stack + (ref,))
+            siblings = {k: walk(v, stack, level + 1) for k, v in node.items() if k != "$ref"}
+            inlined = walk(defs[ref], stack + (ref,), level + 1)
             return {**inlined, **siblings} if isinstance(inlined, dict) else inlined
-        return {k: (v if k in _DATA else walk(v, stack, k in _NAMED)) for k, v in node.items()}
+        return {k: (v if k in _DATA else walk(v, stack, level + 1, k in _NAMED)) for k, v in node.items()}
 
-    out = walk(root, ("#",))
+    out = walk(root, ("#",), 0)
     if isinstance(out, dict):
         kept = {key: schema[key] for key in ("$defs", "definitions") if key in schema}
         out = {**out, **kept}
     return out
 
 
-def _reaches(start: str, target: str, defs: dict[str, Any]) -> bool:
+def _in_cycles(edges: dict[str, list[str]]) -> set[str]:
+    """The definitions that lead back to themselves: members of a strongly connected
+    component with a cycle (Kosaraju's algorithm, iterative, linear in the references)."""
+    edges = {ref: [r for r in targets if r in edges] for ref, targets in edges.items()}
+    order: list[str] = []
     seen: set[str] = set()
-    todo = list(_refs(defs.get(start)))
-    while todo:
-        ref = todo.pop()
-        if ref == target:
-            return True
-        if ref in seen or ref not in defs:
+    for start in edges:
+        if start in seen:
             continue
-        seen.add(ref)
-        todo.extend(_refs(defs[ref]))
-    return False
+        seen.add(start)
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            ref, pending = stack[-1]
+            nxt = next((r for r in pending if r not in seen), None)
+            if nxt is None:
+                stack.pop()
+                order.append(ref)
+            else:
+                seen.add(nxt)
+                stack.append((nxt, iter(edges[nxt])))
+    reverse: dict[str, list[str]] = {ref: [] for ref in edges}
+    for ref, targets in edges.items():
+        for target in targets:
+            reverse[target].append(ref)
+    cyclic: set[str] = set()
+    assigned: set[str] = set()
+    for start in reversed(order):
+        if start in assigned:
+            continue
+        component, todo = [start], [start]
+        assigned.add(start)
+        while todo:
+            for prev in reverse[todo.pop()]:
+                if prev not in assigned:
+                    assigned.add(prev)
+                    component.append(prev)
+                    todo.append(prev)
+        if len(component) > 1 or start in edges[start]:
+            cyclic.update(component)
+    return cyclic
 
 
 def _refs(node: Any) -> list[str]:
@@ -161,6 +210,9 @@ def validate(schema: Any, param: str, what: str) -> dict[str, Any]:
         raise InvalidRequest(f"{what} must be a JSON Schema object", param=param, code="invalid_schema")
     try:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(with_options(schema))
+    except SchemaTooLarge as exc:
+        raise InvalidRequest(f"{what} is too large for the local engine: {exc}", param=param,
+                             code="schema_too_large") from None
     except (ValueError, TypeError) as exc:  # not serialisable as JSON
         raise InvalidRequest(f"{what} is not a valid JSON Schema: {exc}", param=param, code="invalid_schema") from None
     failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)

@@ -1,0 +1,17 @@
+"""Which projects may use which backend, beyond what the credentials allow.
+
+A key or token scoped to ``team-a`` may call ``/v1/projects/team-a/...``; ``[endpoints.<id>]
+projects`` and ``[gemini] projects`` say, in turn, which projects may use that endpoint or
+Gemini at all (``["*"]``, the default: every project). Anything else is a 403.
+"""
+
+from __future__ import annotations
+
+from chatgate.errors import PermissionDenied
+
+ANY = "*"
+
+
+def check(allowed: list[str], project: str, what: str) -> None:
+    if ANY not in allowed and project not in allowed:
+        raise PermissionDenied(f"project {project!r} may not use {what} on this server", code="project_not_allowed")

@@ -1,0 +1,104 @@
+"""uvicorn, configured against slow and greedy clients (``[server]``'s timeouts and limits).
+
+uvicorn bounds idle keep-alive connections (``timeout_keep_alive``), connections at once
+(``limit_concurrency``: a 503 beyond it) and, with h11, the size of a request head; it has no
+deadline for the request head itself, so a client sending a header a byte at a time
+(slowloris) would hold its connection forever. ``HeadDeadline`` adds that deadline, and a size
+cap on the head, to either HTTP implementation: a connection that has not sent a complete
+request line and headers ``header_timeout`` seconds after it opened (or after its previous
+response) is closed; a head larger than ``max_header_bytes`` gets a 431. The body has its own
+deadline in the application (``front/body.py``: a 408).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+
+from chatgate.config import ServerSettings
+
+HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+
+
+class HeadDeadline:
+    """Mixed into a uvicorn HTTP protocol class (which sets ``cycle`` when a head is parsed)."""
+
+    header_timeout: float
+    max_header_bytes: int
+    transport: Any
+    cycle: Any
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._seen_cycle = self.cycle
+        self._head_bytes = 0
+        self._head_timer = asyncio.get_running_loop().call_later(self.header_timeout, self._head_too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._head_timer is not None
+        super().data_received(data)  # type: ignore[misc]
+        if not waiting:
+            return
+        if self.cycle is not None and self.cycle is not self._seen_cycle:
+            self._seen_cycle = self.cycle
+            self._disarm()
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+            self._disarm()
+            self.transport.write(HEADERS_TOO_LARGE)
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        # A pipelined head may already be parsed (and its request started): then no deadline.
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._disarm()
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+def _protocol(settings: ServerSettings) -> type:
+    base: type
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
+    except ImportError:  # httptools missing: uvicorn's h11 implementation
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+    return type("ChatgateHTTPProtocol", (HeadDeadline, base), {
+        "header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes})
+
+
+def uvicorn_config(app: Any, settings: ServerSettings, **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration for ``app``; ``options`` (host, port, log level, ...) as uvicorn takes them."""
+    return uvicorn.Config(
+        app,
+        http=_protocol(settings),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works: call_later
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        **options,
+    )
