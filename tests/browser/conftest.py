@@ -30,8 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API holds an event loop on this thread while it runs,
+    which the asyncio tests of later modules could not start beside."""
     path = chromium_path()
     if path is None:
         pytest.skip("no Chromium found (apt-get install chromium, or set CHATGATE_CHROMIUM)")

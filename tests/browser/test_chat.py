@@ -108,6 +108,19 @@ def test_a_forced_tool_call_is_shown_and_its_result_continues(page: Any, live: L
     assert '"role": "tool"' in snippet and '"tool_call_id": "function-call-' in snippet
 
 
+def test_an_endpoint_added_by_id_answers_at_its_own_url(page: Any, live: LiveServer, token: str) -> None:
+    ready(page, live, token, max_tokens=4)
+    page.fill("#target-name", "local")  # the default configuration's endpoint
+    page.click("#add-target button")
+    page.locator('#model option[value="local:%s"]' % MODEL).wait_for(state="attached")
+    assert page.locator("#model").input_value() == f"local:{MODEL}"
+    send(page, "Hi")
+    assert stat(page, "finish_reason") in ("stop", "length") and page.locator("#error").is_hidden()
+    page.click("#code summary")
+    assert "/v1/projects/default/locations/us-central1/endpoints/local/chat/completions" in \
+        page.locator("#snippet").inner_text()
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, token: str, tmp_path: Path) -> None:
     ready(page, live, token, max_tokens=16)

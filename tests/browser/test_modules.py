@@ -87,3 +87,20 @@ def test_the_curl_snippet_sends_the_body_unquoted_by_the_shell(page: Any, server
     assert first == 'curl -X POST "http://h/base/chat/completions" \\'
     heredoc = "\n".join(rest[rest.index("  -d @- <<'EOF'") + 1:-1])
     assert json.loads(heredoc) == body and rest[-1] == "EOF"
+
+
+def test_the_picker_adds_models_by_name_and_refuses_unknown_endpoints(page: Any, server: LiveServer) -> None:
+    open_page(page, server.url)
+    page.fill("#target-name", "nowhere")
+    page.click("#add-target button")
+    page.locator("#error:not([hidden])").wait_for()
+    assert page.locator("#error-title").inner_text().startswith("HTTP 404: endpoint 'nowhere' does not exist")
+    assert json.loads(page.locator("#error-body").inner_text())["error"]["code"] == "endpoint_not_found"
+    assert page.evaluate("sessionStorage.getItem('chatgate.targets')") is None
+
+    page.fill("#target-name", "google/gemini-2.5-flash")
+    page.click("#add-target button")
+    page.locator("#error[hidden]").wait_for(state="attached")
+    assert page.locator("#model").input_value() == "openapi:google/gemini-2.5-flash"
+    page.reload()  # kept for the tab
+    page.locator('#model option[value="openapi:google/gemini-2.5-flash"]').wait_for(state="attached")

@@ -87,6 +87,11 @@ function addOption(endpoint, model) {
   $("model").add(new Option(label, value));
 }
 
+async function addTarget(target) {
+  if (target.endpoint === OPENAPI) addOption(OPENAPI, target.model);
+  else for (const m of await listModels(where(target.endpoint))) addOption(target.endpoint, m.id);
+}
+
 async function loadModels() {
   clearError();
   setState("loading");
@@ -94,15 +99,18 @@ async function loadModels() {
   $("model").replaceChildren();
   try {
     for (const m of await listModels(where())) addOption(OPENAPI, m.id);
-    for (const target of extraTargets) {
-      if (target.endpoint === OPENAPI) addOption(OPENAPI, target.model);
-      else for (const m of await listModels(where(target.endpoint))) addOption(target.endpoint, m.id);
-    }
   } catch (error) {
     showError(error);
     if (error.status === 401) askForKey(key.get() ? "the key was refused" : "this server needs a key");
     else setState("ready");
     return;
+  }
+  for (const target of extraTargets) {
+    try {
+      await addTarget(target);
+    } catch (error) {
+      showError(error); // say so, and keep the rest of the picker usable
+    }
   }
   if (key.get()) $("auth").hidden = false;
   if ([...$("model").options].some((o) => o.value === selected)) $("model").value = selected;
@@ -116,10 +124,18 @@ $("add-target").addEventListener("submit", async (event) => {
   // A name with a slash is a model of the openapi endpoint (google/..., a local model);
   // anything else is a self-deployed endpoint's id, whose own listing names its model.
   const target = name.includes("/") ? { endpoint: OPENAPI, model: name } : { endpoint: name };
+  clearError();
+  try {
+    await addTarget(target);
+  } catch (error) {
+    showError(error);
+    return;
+  }
   extraTargets.push(target);
   sessionStorage.setItem("chatgate.targets", JSON.stringify(extraTargets));
   $("target-name").value = "";
-  await loadModels();
+  const added = [...$("model").options].filter((o) => o.value.startsWith(`${target.endpoint}:`)).at(-1);
+  if (added) $("model").value = target.model ? `${OPENAPI}:${target.model}` : added.value;
 });
 
 for (const id of ["project", "location"]) $(id).addEventListener("change", loadModels);
@@ -214,13 +230,15 @@ function askForResults(item, calls) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (document.body.dataset.state !== "ready") return;
+    const options = checkedSettings();
+    if (!options) return;
     for (const input of form.querySelectorAll("textarea")) {
       const message = { role: "tool", tool_call_id: input.dataset.callId, content: input.value };
       conversation.push(message);
       showMessage(message);
     }
     form.remove();
-    run();
+    run(options);
   });
   item.append(form);
 }
@@ -264,15 +282,18 @@ function showStats(stats) {
   list.hidden = false;
 }
 
-async function run() {
+/** The settings, or null after showing what is wrong with them. */
+function checkedSettings() {
   clearError();
-  let options;
   try {
-    options = settings();
+    return settings();
   } catch (error) {
     showError(error);
-    return;
+    return null;
   }
+}
+
+async function run(options) {
   const body = buildBody(options, conversation);
   lastBody = body;
   lastWhere = where(options.endpoint);
@@ -338,11 +359,13 @@ $("composer").addEventListener("submit", (event) => {
   if (document.body.dataset.state !== "ready") return;
   const text = $("prompt").value;
   if (!text.trim()) return;
+  const options = checkedSettings();
+  if (!options) return;
   const message = { role: "user", content: text };
   conversation.push(message);
   showMessage(message);
   $("prompt").value = "";
-  run();
+  run(options);
 });
 
 $("prompt").addEventListener("keydown", (event) => {
