@@ -24,7 +24,13 @@ import logging
 
 from chatgate.config import EndpointSettings
 from chatgate.engines.admission import Admission
-from chatgate.engines.http_errors import CLIENT_ERRORS, Outcome, describe, outcome, transport_error
+from chatgate.engines.http_errors import (
+    CLIENT_ERRORS,
+    Outcome,
+    describe,
+    outcome,
+    transport_error,
+)
 from chatgate.engines.httpclient import HttpClient, HttpResponse
 from chatgate.engines.upstream import listing
 from chatgate.engines.upstream.errors import upstream_error
