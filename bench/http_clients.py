@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import subprocess
 import sys
 import time
@@ -138,8 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args()
-    from tests.upstream.servers import free_port
-    port = free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert upstream.stdout is not None and upstream.stdout.readline().strip() == "ready"
@@ -149,15 +151,14 @@ def main() -> None:
             for concurrency in (1, 16, 64):
                 results[name][concurrency] = uvloop.run(measure(make, port, args.requests, concurrency))
         floor = results["raw asyncio (floor)"]
-        print(f"{'client':22} " + " ".join(f"{f'{c} in flight':>26}" for c in (1, 16, 64)))
+        print(f"{'client':22} " + " ".join(f"{f'{c} in flight (CPU, ratio, req/s)':>34}" for c in (1, 16, 64)))
         for name, by in results.items():
             cells = [f"{by[c][0] * 1e6:6.0f} µs {by[c][0] / floor[c][0]:4.1f}x {by[c][1]:6.0f}/s" for c in (1, 16, 64)]
-            print(f"{name:22} " + " ".join(f"{cell:>26}" for cell in cells))
+            print(f"{name:22} " + " ".join(f"{cell:>34}" for cell in cells))
     finally:
         upstream.terminate()
         upstream.wait()
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(__import__("pathlib").Path(__file__).resolve().parents[1])]
     main()
