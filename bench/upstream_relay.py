@@ -7,7 +7,7 @@ apart); chatgate (``build_app``, no local model, auth off) relaying to it; and t
 a bare pass-through proxy of the same kind (uvicorn, one Starlette route forwarding the body
 with aiohttp and the answer back, no checks, no metrics). Only the measured server's CPU is
 counted (``/proc/<pid>/stat``), per request at 1, 16 and 64 requests in flight, with its
-throughput; then per stream chunk. Linux only. Budgets (issue 10): 300 µs per request,
+throughput; then per stream chunk. Linux only. Budgets: 300 µs per request,
 25 µs per stream chunk, throughput not falling with concurrency.
 
     python bench/upstream_relay.py [--requests 3000] [--chunks 2000] [--src DIR]
