@@ -143,14 +143,14 @@ class UpstreamEndpoint:
             failure = transport_error(exc, replica.name, self.timeout)
             if kind is Outcome.UNREACHABLE:
                 replica.failed(f"could not be reached ({describe(exc)})", self.settings.unhealthy_threshold)
-                retry = self._balancer.pick(exclude=(replica,))
-            elif kind is Outcome.CLOSED:
-                retry = self._balancer.pick(exclude=(replica,)) or replica
+                retry, client = self._balancer.pick(exclude=(replica,)), self._client
+            elif kind is Outcome.CLOSED:  # perhaps a stale pooled connection: a fresh one
+                retry, client = self._balancer.pick(exclude=(replica,)) or replica, self._fresh
             else:
                 raise failure from exc
             if retry is None:
                 raise self._down(failure, tried=(replica,)) from exc
-            return retry, await self._retry(retry, body, tried=(replica,))
+            return retry, await self._retry(retry, client, body, tried=(replica,))
         except BaseException:
             replica.outstanding -= 1
             raise
@@ -158,11 +158,12 @@ class UpstreamEndpoint:
             replica.succeeded()
         return replica, response
 
-    async def _retry(self, replica: Replica, body: bytes, tried: tuple[Replica, ...]) -> HttpResponse:
-        """The one retry, on a fresh connection."""
+    async def _retry(self, replica: Replica, client: HttpClient, body: bytes,
+                     tried: tuple[Replica, ...]) -> HttpResponse:
+        """The one retry; every failure of it counts against its replica."""
         replica.outstanding += 1
         try:
-            response = await self._fresh.send("POST", replica.chat_url, self._post_headers, body)
+            response = await client.send("POST", replica.chat_url, self._post_headers, body)
         except CLIENT_ERRORS as exc:
             replica.outstanding -= 1
             failure = transport_error(exc, replica.name, self.timeout)
