@@ -95,7 +95,7 @@ def test_unexpected_status_is_502() -> None:
 
 
 # Bases no client raises as such: mapping them would be the catch-all the table avoids.
-ABSTRACT = {httpx.HTTPError, httpx.RequestError, httpx.TransportError, httpx.TimeoutException,
+ABSTRACT: set[type[BaseException]] = {httpx.HTTPError, httpx.RequestError, httpx.TransportError, httpx.TimeoutException,
             httpx.NetworkError, httpx.ProtocolError, aiohttp.ClientError, aiohttp.ClientConnectionError,
             aiohttp.ServerConnectionError}
 

@@ -83,8 +83,10 @@ class HttpClient:
         # Made on first use: aiohttp binds a session to the running event loop.
         # Admission bounds concurrency (limit=0: no pool limit); idle connections are dropped
         # after 4 s, below uvicorn's 5 s keep-alive, so the server seldom closes one first.
-        reuse = {"keepalive_timeout": 4.0} if self._keepalive else {"force_close": True}
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, **reuse)  # type: ignore[arg-type]
+        if self._keepalive:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=4.0)
+        else:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True)
         return aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False,
