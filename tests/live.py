@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import uvicorn
@@ -54,7 +54,7 @@ class LiveServer:
     def state(self) -> Any:
         return self.app.state.chatgate
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 120
         while not self._server.started:

@@ -22,7 +22,7 @@ Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
   Gemini cannot, and ignores it.
 
 Self-deployed endpoints relay OpenAI bodies untranslated and so sit beside this protocol
-(``engines/upstream.py``), not behind it.
+(``engines/upstream/``), not behind it.
 
 Example::
 

@@ -58,7 +58,7 @@ async def models(request: Request) -> Response:
     if endpoint_id == OPENAPI:
         listing = state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
-        return JSONResponse({"object": "list", "data": await upstream.models()})
+        listing = await upstream.models()
     else:
         listing = state.targets.endpoint_listing(endpoint_id)
     return Response(encoder.encode(listing), media_type="application/json")
@@ -136,6 +136,6 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
 
 
 def _upstreams(settings: Settings) -> dict[str, UpstreamEndpoint]:
-    """One relay per endpoint with upstream URLs (``engines/upstream.py``)."""
+    """One relay per endpoint with upstream URLs (``engines/upstream/``)."""
     configured = {eid: ep for eid, ep in settings.endpoints.items() if ep.upstreams}
     return {eid: UpstreamEndpoint(eid, ep) for eid, ep in configured.items()}
