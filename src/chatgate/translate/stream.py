@@ -24,6 +24,7 @@ from typing import Any
 
 from msgspec import UNSET
 
+from chatgate.protocols import functions
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
 from chatgate.translate import thinking, tools
@@ -168,7 +169,7 @@ class StreamTranslator:
         else:
             arguments = tools.arguments_text(call.args)
         first = o.ToolCallDelta(
-            index=index, id=call.id or tools.new_call_id(), type="function",
+            index=index, id=call.id or functions.new_call_id(), type="function",
             function=o.FunctionDelta(name=call.name or "", arguments=arguments),
         )
         self._add(delta, first, signature)
