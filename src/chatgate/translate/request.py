@@ -49,10 +49,13 @@ _MODALITIES = {"text": "TEXT", "image": "IMAGE", "audio": "AUDIO"}
 
 def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateContentRequest, Rendering]:
     model_traits = traits(model)
+    # Google's extensions, decoded and checked once; the rest is mapping.
     extras = google.options(request)
+    message_extras = google.message_extras(request.messages)
     media = parts.Media()
     system, contents = messages.contents(
-        request.messages, media, marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3
+        request.messages, message_extras, media,
+        marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3,
     )
     messages.check_not_empty(contents)
     if log.isEnabledFor(logging.DEBUG):
@@ -136,9 +139,6 @@ def generation_config(request: o.ChatCompletionRequest, model: ModelTraits = Mod
     return config
 
 
-_DETAIL_RESOLUTION = {"low": "MEDIA_RESOLUTION_LOW", "high": "MEDIA_RESOLUTION_HIGH"}
-
-
 def _request_resolution(details: set[str]) -> str:
     """Before Gemini 3, ``detail`` is request-level: one value for the whole request."""
     if len(details) > 1:
@@ -146,4 +146,4 @@ def _request_resolution(details: set[str]) -> str:
             "this model takes one image detail per request; got " + ", ".join(sorted(details)),
             param="messages",
         )
-    return _DETAIL_RESOLUTION[details.pop()]
+    return parts.RESOLUTIONS[details.pop()]

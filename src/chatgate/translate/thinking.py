@@ -14,7 +14,6 @@ import re
 
 from chatgate.errors import InvalidRequest, Unsupported
 from chatgate.protocols import gemini as g
-from chatgate.translate.google import SKIP_SIGNATURE
 from chatgate.translate.models import ModelTraits
 
 _BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
@@ -76,6 +75,6 @@ def fill_missing_signatures(request: g.GenerateContentRequest) -> int:
             continue
         calls = [p for p in content.parts if p.function_call is not None]
         if calls and not any(p.thought_signature for p in calls):
-            calls[0].thought_signature = SKIP_SIGNATURE
+            calls[0].thought_signature = g.SKIP_THOUGHT_SIGNATURE
             changed += 1
     return changed

@@ -106,7 +106,7 @@ def arguments(text: str, param: str) -> dict[str, Any]:
     return value
 
 
-def call_parts(message: o.AssistantMessage, param: str, calls: dict[str, Call]) -> list[g.Part]:
+def call_parts(message: o.AssistantMessage, param: str, extras: google.MessageExtras, calls: dict[str, Call]) -> list[g.Part]:
     """An assistant message's ``tool_calls`` (or legacy ``function_call``), in order, each
     with the thought signature it came with."""
     parts: list[g.Part] = []
@@ -118,11 +118,8 @@ def call_parts(message: o.AssistantMessage, param: str, calls: dict[str, Call]) 
                     id=gemini_id(call.id),
                     name=call.function.name,
                     args=arguments(call.function.arguments, f"{where}.function.arguments"),
-                )
-            )
-            ext = google.extra(call.extra_content)
-            part.thought_signature = google.signature(
-                ext.get("thought_signature"), f"{where}.extra_content.google.thought_signature"
+                ),
+                thought_signature=extras.call(i).thought_signature,
             )
             calls[call.id] = Call(name=call.function.name, position=len(calls))
             parts.append(part)
