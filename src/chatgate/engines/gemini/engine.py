@@ -29,6 +29,7 @@ import msgspec
 
 from chatgate.config import GeminiSettings
 from chatgate.engines.gemini import auth, errors, sse
+from chatgate.engines.gemini.signatures import fill_missing_signatures
 from chatgate.errors import (
     ChatgateError,
     InvalidRequest,
@@ -37,7 +38,6 @@ from chatgate.errors import (
     UpstreamUnavailable,
 )
 from chatgate.protocols import gemini as g
-from chatgate.translate.thinking import fill_missing_signatures
 
 log = logging.getLogger(__name__)
 
