@@ -141,6 +141,6 @@ def test_a_bad_function_name_gets_the_same_400_from_translation_and_the_local_en
         wire(tools=[{"type": "function", "function": {"name": "get weather"}}])
     request = g.GenerateContentRequest(contents=[], tools=[g.Tool(function_declarations=[g.FunctionDeclaration(name="get weather")])])
     with pytest.raises(InvalidRequest) as local:
-        toolset(request, "m")
+        toolset(request)
     assert (translated.value.message, translated.value.param) == (local.value.message, local.value.param)
     assert "invalid function name 'get weather'" in local.value.message

@@ -26,7 +26,7 @@ from typing import Any
 
 from chatgate.engines.local import schema as schemas
 from chatgate.engines.local.partial import ArgsReader
-from chatgate.errors import InvalidRequest, Unsupported
+from chatgate.errors import InvalidRequest
 from chatgate.protocols import functions as rules
 from chatgate.protocols import gemini as g
 
@@ -56,17 +56,14 @@ class Toolset:
         return self.mode != "NONE" and bool(self.allowed)
 
 
-def toolset(request: g.GenerateContentRequest, model: str) -> Toolset | None:
+def toolset(request: g.GenerateContentRequest) -> Toolset | None:
     """The request's function declarations and calling config, checked; None without tools."""
     functions: list[Function] = []
     seen: set[str] = set()
     position = 0
-    for t, tool in enumerate(request.tools or ()):
-        if tool.function_declarations is None:
-            raise Unsupported(
-                f"Google's native tools (search, code execution, ...) need Gemini; {model!r} is a local model",
-                param="tools")
-        for declaration in tool.function_declarations:
+    for tool in request.tools or ():
+        # Google's native tools were refused by capabilities.check (prompt.output).
+        for declaration in tool.function_declarations or ():
             param = f"tools[{position}].function"
             position += 1
             rules.check_name(declaration.name, f"{param}.name", seen)
