@@ -100,6 +100,8 @@ def message_extras(messages: list[o.Message]) -> tuple[MessageExtras, ...]:
     """Every message's extensions, by message; () when no message has any."""
     found: list[MessageExtras] | None = None
     for i, message in enumerate(messages):
+        if message.extra_content is UNSET and type(message.content) is str and type(message) is not o.AssistantMessage:
+            continue  # the commonest message holds no extension: kept cheap
         decode = _BY_ROLE.get(type(message))  # system and developer messages have none
         extras = decode(message, i) if decode is not None else NO_MESSAGE_EXTRAS
         if extras is not NO_MESSAGE_EXTRAS:
@@ -112,8 +114,8 @@ def message_extras(messages: list[o.Message]) -> tuple[MessageExtras, ...]:
 def _turn_extras(message: o.UserMessage | o.AssistantMessage, index: int) -> MessageExtras:
     items = message.content if type(message.content) is list else ()
     calls = message.tool_calls if type(message) is o.AssistantMessage and message.tool_calls is not UNSET else ()
-    if message.extra_content is UNSET and not _any_extra(items) and not _any_extra(calls):
-        return NO_MESSAGE_EXTRAS  # the common case, kept cheap
+    if message.extra_content is UNSET and not (items and _any_extra(items)) and not (calls and _any_extra(calls)):
+        return NO_MESSAGE_EXTRAS
     param = f"messages[{index}]"
     return MessageExtras(
         own=_extra(message.extra_content, param),

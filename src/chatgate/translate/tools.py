@@ -64,6 +64,8 @@ def calling_config(request: o.ChatCompletionRequest, names: set[str], *, stream_
     param = "tool_choice"
     if choice is None and request.function_call is not UNSET:
         choice, param = request.function_call, "function_call"
+    if choice is None and not (stream_arguments and names):
+        return None  # most requests
     config = g.FunctionCallingConfig()
     if isinstance(choice, str):
         if choice in ("required", "validated") and not names:
