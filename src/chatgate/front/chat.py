@@ -55,7 +55,7 @@ async def chat_completions(request: Request) -> Response:
         echo = model or target.model
     gemini_request, rendering = to_gemini(chat, echo)  # type: ignore[arg-type]
     chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream,
-                                    parallel_tool_calls=chat.parallel_tool_calls is not False)
+                                    parallel_tool_calls=rendering.parallel_tool_calls)
     try:
         if rendering.stream:
             return await _stream(request, chunks, rendering, state)

@@ -30,10 +30,10 @@ import msgspec
 from chatgate.config import GeminiSettings
 from chatgate.engines.admission import Admission
 from chatgate.engines.gemini import allow, auth, errors, sse
+from chatgate.engines.gemini.signatures import fill_missing_signatures
 from chatgate.engines.http_errors import transport_error
 from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError
 from chatgate.protocols import gemini as g
-from chatgate.translate.thinking import fill_missing_signatures
 
 log = logging.getLogger(__name__)
 
