@@ -94,7 +94,7 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as state:
         settings = config.load(None, environ={}, overrides={"auth": {"state_dir": state}})
         engine = InstantEngine()
-        app = build_app(settings, local=engine)  # type: ignore[arg-type]
+        app = build_app(settings, local=engine)
         shutdown = await lifespan(app)
         headers = [(b"authorization", f"Bearer {tokens.mint(tokens.load_secret(config.state_dir(settings)))}".encode())]
         base = await measure(baseline_app(), BODY, [], n)
