@@ -26,12 +26,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from tests.serve import free_port
 from tests.upstream.servers import (  # noqa: E402
     Request,
     Upstream,
     chunk,
     end_stream,
-    free_port,
     openai_stub,
     send_chunk,
     sse,
