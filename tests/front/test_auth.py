@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from chatgate import tokens
-from tests.front.conftest import PROJECT, ROUTE, body, token
+from tests.front.conftest import PROJECT, ROUTE, asgi_client, body, token
 from tests.front.fake import MODEL, FakeEngine
 
 OTHER = "/v1/projects/other/locations/us-central1/endpoints/openapi"
@@ -62,7 +62,7 @@ async def test_sdk_sees_typed_auth_errors(app: Starlette) -> None:
     for key, route, error in (("nope", ROUTE, openai.AuthenticationError),
                               ("scoped-key", ROUTE, openai.PermissionDeniedError)):
         async with openai.AsyncOpenAI(base_url="http://chatgate" + route, api_key=key, max_retries=0,
-                                      http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app))) as sdk:
+                                      http_client=asgi_client(app)) as sdk:
             with pytest.raises(error):
                 await sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
 

@@ -6,8 +6,8 @@ there the path is the same for every route and every engine (anything that follo
 
 - ``complete`` runs the engine to the end and folds its chunks into one response;
 - ``Stream.open`` waits for the engine's first chunk before the route sends a header, so an
-  error before any output (queue full, prompt too long) keeps its HTTP status; iterating the
-  stream then yields that chunk and every later one.
+  error before any output (queue full, prompt too long) keeps its HTTP status;
+  ``Stream.events`` then renders that chunk and every later one as the SSE body.
 
 Both record the usage under the target's configured name, and close the engine's iterator
 when the work ends, fails or the client goes away (``ClientGone``): closing it is what stops
