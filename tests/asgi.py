@@ -41,7 +41,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         self.app = app
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        body = await request.aread()
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
             "scheme": request.url.scheme, "path": request.url.path,

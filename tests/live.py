@@ -33,10 +33,6 @@ class LiveServer(AppServer):
         self.local = LocalEngine.from_settings(settings) if local is None else local
         super().__init__(build_app(settings, local=self.local))
 
-    def __enter__(self) -> LiveServer:
-        super().__enter__()
-        return self
-
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment for a ``chatgate`` subprocess: this checkout's sources first."""

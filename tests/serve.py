@@ -14,7 +14,7 @@ import concurrent.futures
 import socket
 import threading
 import time
-from typing import Any, Coroutine, Literal, TypeVar
+from typing import Any, Coroutine, Literal, Self, TypeVar
 
 import uvicorn
 
@@ -24,7 +24,8 @@ T = TypeVar("T")
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # type: ignore[no-any-return]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class LoopThread:
@@ -64,7 +65,7 @@ class AppServer:
         self._loop = LoopThread("uvicorn")
         self._serving: concurrent.futures.Future[None] | None = None
 
-    def __enter__(self) -> AppServer:
+    def __enter__(self) -> Self:
         self._loop.start()
         self._serving = self._loop.submit(self._server.serve(sockets=[self._sock]))
         deadline = time.monotonic() + 120  # loading a model takes a while; only a hang fails

@@ -52,7 +52,9 @@ def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: di
             if seen >= 3:
                 break
     wait_idle(live)
-    reason, produced = local_model(live).last_run
+    last_run = local_model(live).last_run
+    assert last_run is not None
+    reason, produced = last_run
     assert reason == "CANCELLED"
     assert produced < LONG["max_tokens"]
     # The engine takes the next request at once.
@@ -66,7 +68,9 @@ def test_client_disconnect_stops_non_streaming_generation(live: LiveServer, auth
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(live.url + "/v1/chat/completions", headers=auth, json=body, timeout=1.0)
     wait_idle(live)
-    reason, produced = local_model(live).last_run
+    last_run = local_model(live).last_run
+    assert last_run is not None
+    reason, produced = last_run
     assert reason == "CANCELLED"
     assert produced < LONG["max_tokens"]
 

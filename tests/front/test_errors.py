@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Callable
 
 import httpx
 import openai
@@ -70,10 +71,10 @@ async def test_an_engine_that_ends_at_once_is_still_a_valid_stream(http: httpx.A
 # --- client disconnects -----------------------------------------------------------------------
 
 
-async def wait_for(condition: object, what: str) -> None:
+async def wait_for(condition: Callable[[], object], what: str) -> None:
     """Let the event loop run until ``condition()`` holds (a bound on loop turns, not a clock)."""
     for _ in range(1000):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0)
     raise AssertionError(f"never happened: {what}")
@@ -93,18 +94,19 @@ async def test_disconnect_mid_stream_closes_the_engine(app: Starlette, engine: F
     assert not engine.busy
 
 
-async def test_disconnect_before_the_first_chunk_closes_the_engine(app: Starlette, engine: FakeEngine) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_disconnect_before_the_first_chunk_closes_the_engine(app: Starlette, engine: FakeEngine,
+                                                                   stream: bool) -> None:
     engine.script = [Hang()]
-    for number, stream in enumerate((False, True), start=1):
-        async with httpx.AsyncClient(transport=StreamingTransport(app), base_url="http://chatgate") as http:
-            request = asyncio.ensure_future(http.post(ROUTE + "/chat/completions", headers=AUTH,
-                                                      json=body(stream=stream)))
-            await wait_for(lambda n=number: len(engine.calls) == n and engine.last.hanging.is_set(), "the engine started")
-            request.cancel()  # the client gives up before any answer
-            with pytest.raises(asyncio.CancelledError):
-                await request
-        await wait_for(lambda: engine.last.closed, "the engine's iterator was closed")
-        assert engine.last.stream is stream
+    async with httpx.AsyncClient(transport=StreamingTransport(app), base_url="http://chatgate") as http:
+        request = asyncio.ensure_future(http.post(ROUTE + "/chat/completions", headers=AUTH, json=body(stream=stream)))
+        await wait_for(lambda: engine.calls and engine.last.hanging.is_set(), "the engine started")
+        request.cancel()  # the client gives up before any answer
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    await wait_for(lambda: engine.last.closed, "the engine's iterator was closed")
+    assert engine.last.stream is stream
+    assert len(engine.calls) == 1
 
 
 async def test_metrics_show_the_aborted_request(app: Starlette, engine: FakeEngine, http: httpx.AsyncClient) -> None:
