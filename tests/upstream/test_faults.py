@@ -12,13 +12,13 @@ import openai
 import pytest
 
 from tests.openapi import validate_chunk, validate_completion
+from tests.serve import free_port
 from tests.upstream.servers import (
     GOOD_STREAM,
     Gateway,
     Request,
     Upstream,
     chunk,
-    free_port,
     openai_stub,
     respond,
     respond_json,

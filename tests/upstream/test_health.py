@@ -12,11 +12,11 @@ import uvicorn
 
 from chatgate.config import EndpointSettings
 from chatgate.engines.upstream import UpstreamEndpoint
+from tests.serve import free_port
 from tests.upstream.servers import (
     Gateway,
     Request,
     Upstream,
-    free_port,
     openai_stub,
     respond_json,
     settings,

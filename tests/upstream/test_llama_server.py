@@ -20,7 +20,8 @@ import openai
 import pytest
 
 from tests.openapi import validate, validate_chunk, validate_completion
-from tests.upstream.servers import Gateway, free_port, settings, wait_until
+from tests.serve import free_port
+from tests.upstream.servers import Gateway, settings, wait_until
 
 pytestmark = pytest.mark.model
 

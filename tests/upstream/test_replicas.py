@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.serve import free_port
 from tests.upstream.servers import (
     Gateway,
     Request,
     Upstream,
     chunk,
     completion,
-    free_port,
     openai_stub,
     respond_json,
     send_chunk,
