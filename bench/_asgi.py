@@ -1,4 +1,5 @@
-"""Drive an ASGI app in-process, without sockets, to measure the gateway's own CPU time."""
+"""Drive an ASGI app in-process, without sockets, to measure the gateway's own CPU time
+(its lifespan runs with ``tests.asgi.running``)."""
 
 from __future__ import annotations
 
@@ -38,20 +39,3 @@ async def call(app: Any, method: str, path: str, body: bytes, headers: list[tupl
 
     await app(scope, receive, send)
     return status, b"".join(chunks)
-
-
-async def lifespan(app: Any) -> Any:
-    """Run the app's start-up; returns a coroutine function that runs its shutdown."""
-    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                     to_app.get, from_app.put))
-    await to_app.put({"type": "lifespan.startup"})
-    assert (await from_app.get())["type"] == "lifespan.startup.complete"
-
-    async def shutdown() -> None:
-        await to_app.put({"type": "lifespan.shutdown"})
-        await from_app.get()
-        await task
-
-    return shutdown

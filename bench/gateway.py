@@ -13,20 +13,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator
 
-from _asgi import call, lifespan
+from _asgi import call
 from _requests import typical_body
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from chatgate import config, tokens
-from chatgate.front.app import build_app
-from chatgate.protocols import gemini as g
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
+
+from chatgate import config, tokens  # noqa: E402
+from chatgate.front.app import build_app  # noqa: E402
+from chatgate.protocols import gemini as g  # noqa: E402
+from tests.asgi import running  # noqa: E402
 
 BODY = typical_body("bench-model")
 ANSWER = "Rome is the capital of Italy."
@@ -94,14 +99,13 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as state:
         settings = config.load(None, environ={}, overrides={"auth": {"state_dir": state}})
         engine = InstantEngine()
-        app = build_app(settings, local=engine)  # type: ignore[arg-type]
-        shutdown = await lifespan(app)
+        app = build_app(settings, local=engine)
         headers = [(b"authorization", f"Bearer {tokens.mint(tokens.load_secret(config.state_dir(settings)))}".encode())]
-        base = await measure(baseline_app(), BODY, [], n)
-        ours = await measure(app, BODY, headers, n)
-        stream_body = BODY[:-1] + b', "stream": true}'
-        ours_stream = await measure(app, stream_body, headers, n)
-        await shutdown()
+        async with running(app):
+            base = await measure(baseline_app(), BODY, [], n)
+            ours = await measure(app, BODY, headers, n)
+            stream_body = BODY[:-1] + b', "stream": true}'
+            ours_stream = await measure(app, stream_body, headers, n)
     chunks = len(engine.pieces) + 1
     per_chunk = (ours_stream - ours) / chunks
     print(f"{'':38s}{'µs/request':>12s}")

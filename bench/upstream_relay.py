@@ -1,13 +1,19 @@
-"""Gateway CPU for relayed requests to a self-deployed endpoint (budgets: 300 µs per
-non-streaming request, 30 µs per stream chunk), beside a baseline.
+"""What relaying to a self-deployed endpoint costs: whole-process CPU of the gateway, with
+real sockets, beside a bare pass-through proxy measured in the same run.
 
-chatgate runs in its own process (uvicorn, ``build_app``, no local model) and relays to a
-loopback stub upstream that runs in this process with the client; only the gateway
-process's CPU time is counted (``/proc/<pid>/stat``). The baseline is a bare Starlette
-route in the same kind of process that parses the JSON body and answers JSON, with no
-upstream call. Linux only.
+Three processes besides this one: a bare uvloop + httptools upstream that answers at once
+(a JSON completion, or an SSE stream of ``--chunks`` events a fraction of a millisecond
+apart); chatgate (``build_app``, no local model, auth off) relaying to it; and the baseline,
+a bare pass-through proxy of the same kind (uvicorn, one Starlette route forwarding the body
+with aiohttp and the answer back, no checks, no metrics). Only the measured server's CPU is
+counted (``/proc/<pid>/stat``), per request at 1, 16 and 64 requests in flight, with its
+throughput; then per stream chunk. Linux only. Budgets: 300 µs per request,
+25 µs per stream chunk, throughput not falling with concurrency.
 
-    python bench/upstream_relay.py [--requests 2000] [--chunks 2000]
+    python bench/upstream_relay.py [--requests 3000] [--chunks 2000] [--src DIR]
+
+``--src`` runs the gateway from another checkout's ``src`` (to compare with an earlier
+version in the same run).
 """
 
 from __future__ import annotations
@@ -21,27 +27,55 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "src")]
-
-from tests.upstream.servers import (  # noqa: E402
-    Request,
-    Upstream,
-    chunk,
-    end_stream,
-    free_port,
-    openai_stub,
-    send_chunk,
-    sse,
-    start_stream,
-    wait_until,
-)
-
 TICK = os.sysconf("SC_CLK_TCK")
-BODY = {"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}], "max_tokens": 64}
 PATH = "/v1/projects/p/locations/l/endpoints/ep/chat/completions"
+BODY = json.dumps({"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}],
+                   "max_tokens": 64}).encode()
+STREAM_BODY = json.dumps({**json.loads(BODY), "stream": True}).encode()
+CONCURRENCY = (1, 16, 64)
+
+UPSTREAM = r"""
+import asyncio, sys, uvloop, httptools
+CHUNKS = int(sys.argv[2])
+BODY = (b'{"id":"chatcmpl-1","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"Rome."},"logprobs":null,"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}')
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+EVENT = (b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":0,"model":"m","choices":'
+         b'[{"index":0,"delta":{"content":"word "},"logprobs":null,"finish_reason":null}]}\n\n')
+LAST = (b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":0,"model":"m","choices":[],'
+        b'"usage":{"prompt_tokens":12,"completion_tokens":2000,"total_tokens":2012}}\n\ndata: [DONE]\n\n')
+def chunk(data): return b"%x\r\n%s\r\n" % (len(data), data)
+class P(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t = t; self.p = httptools.HttpRequestParser(self); self.body = b""
+    def data_received(self, d):
+        self.p.feed_data(d)
+    def on_body(self, b):
+        self.body += b
+    def on_message_complete(self):
+        if self.p.get_method() == b"GET":
+            self.t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}")
+        elif b'"stream": true' in self.body:
+            asyncio.ensure_future(self.stream())
+        else:
+            self.t.write(ANSWER)
+        self.body = b""
+    async def stream(self):
+        self.t.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(CHUNKS):
+            self.t.write(chunk(EVENT))
+            await asyncio.sleep(0.0002)  # one token at a time, as a model sends them
+        self.t.write(chunk(LAST) + b"0\r\n\r\n")
+async def main():
+    server = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+uvloop.run(main())
+"""
 
 GATEWAY = """
 import json, os, sys, uvicorn
@@ -49,20 +83,43 @@ from chatgate import config
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.front.app import build_app
 settings = config.load(environ={}, overrides=json.loads(os.environ["BENCH_SETTINGS"]))
-uvicorn.run(build_app(settings, local=LocalEngine([])), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+uvicorn.run(build_app(settings, local=LocalEngine([])), host="127.0.0.1", port=int(sys.argv[1]),
+            log_level="warning")
 """
 
 BASELINE = """
-import sys, uvicorn
+import os, sys, aiohttp, uvicorn
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+UPSTREAM = os.environ["BENCH_UPSTREAM"] + "/v1/chat/completions"
+session = None
 async def chat(request):
-    await request.json()
-    return JSONResponse({"object": "chat.completion", "choices": []})
+    global session
+    if session is None:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+    upstream = await session.post(UPSTREAM, data=await request.body(),
+                                  headers={"content-type": "application/json"})
+    media_type = upstream.headers.get("content-type", "")
+    if media_type.startswith("text/event-stream"):
+        async def pieces():
+            async for piece in upstream.content.iter_any():
+                yield piece
+            upstream.release()
+        return StreamingResponse(pieces(), media_type=media_type)
+    content = await upstream.read()
+    return Response(content, status_code=upstream.status, media_type=media_type)
 app = Starlette(routes=[Route("%s", chat, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """ % PATH
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def process_cpu(pid: int) -> float:
@@ -70,70 +127,104 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-class Server:
-    def __init__(self, code: str, env: dict[str, str] | None = None) -> None:
+class Process:
+    def __init__(self, code: str, *args: str, env: dict[str, str] | None = None, src: Path = ROOT / "src") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environ = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.port)], env=environ)
+        environ = {**os.environ, "PYTHONPATH": str(src), **(env or {})}
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.port), *args], env=environ)
 
-    def __enter__(self) -> Server:
-        def up() -> bool:
+    def wait_up(self) -> None:
+        import socket
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
-                httpx.get(self.url + "/", timeout=1)
-                return True
-            except httpx.HTTPError:
-                return False
-        wait_until(up, "server started", deadline=60)
-        return self
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=20)
 
 
-def per_request(server: Server, client: httpx.Client, n: int) -> float:
-    for _ in range(50):
-        client.post(server.url + PATH, json=BODY)  # warm up
-    before = process_cpu(server.proc.pid)
-    for _ in range(n):
-        assert client.post(server.url + PATH, json=BODY).status_code == 200
-    return (process_cpu(server.proc.pid) - before) / n
+async def load(url: str, pid: int, n: int, concurrency: int) -> tuple[float, float]:
+    """CPU of ``pid`` per request, and requests per second, at ``concurrency`` in flight."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one() -> None:
+            async with session.post(url + PATH, data=BODY, headers={"content-type": "application/json"}) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                await one()
+
+        await asyncio.gather(*(worker(100 // concurrency + 1) for _ in range(concurrency)))  # warm up
+        each = max(1, n // concurrency)
+        before, started = process_cpu(pid), time.perf_counter()
+        await asyncio.gather(*(worker(each) for _ in range(concurrency)))
+        done = each * concurrency
+        return (process_cpu(pid) - before) / done, done / (time.perf_counter() - started)
+
+
+async def stream(url: str, pid: int, chunks: int) -> float:
+    """CPU of ``pid`` per relayed stream chunk."""
+    async with aiohttp.ClientSession() as session:
+        before = process_cpu(pid)
+        async with session.post(url + PATH, data=STREAM_BODY, headers={"content-type": "application/json"}) as r:
+            assert r.status == 200
+            got = sum([len(piece) async for piece in r.content.iter_any()])
+        assert got > chunks * 50
+        return (process_cpu(pid) - before) / chunks
+
+
+def measure(server: Process, requests: int, chunks: int) -> dict[str, tuple[float, float]]:
+    server.wait_up()
+    out: dict[str, tuple[float, float]] = {}
+    for c in CONCURRENCY:
+        out[f"{c}"] = uvloop.run(load(server.url, server.proc.pid, requests, c))
+    out["stream"] = (uvloop.run(stream(server.url, server.proc.pid, chunks)), 0.0)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--src", type=Path, help="run the gateway from this src directory")
     args = parser.parse_args()
-    event = sse(chunk({"content": "word "}))
-
-    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
-        if request.json().get("stream"):
-            await start_stream(writer)
-            for _ in range(args.chunks):
-                await send_chunk(writer, event)
-                await asyncio.sleep(0.0002)  # one token at a time, as a model sends them
-            await send_chunk(writer, b"data: [DONE]\n\n")
-            await end_stream(writer)
-        else:
-            await openai_stub(request, writer)
-
-    with Upstream(handler) as up, httpx.Client(timeout=60) as client:
-        with Server(BASELINE) as base:
-            baseline = per_request(base, client, args.requests)
-        cfg = {"auth": {"enabled": False}, "endpoints": {"ep": {"upstreams": [up.url]}}}
-        with Server(GATEWAY, {"BENCH_SETTINGS": json.dumps(cfg)}) as gw:
-            relayed = per_request(gw, client, args.requests)
-            before = process_cpu(gw.proc.pid)
-            started = time.perf_counter()
-            with client.stream("POST", gw.url + PATH, json={**BODY, "stream": True}) as response:
-                reads = sum(1 for _ in response.iter_bytes())
-            per_chunk = (process_cpu(gw.proc.pid) - before) / args.chunks
-            seconds = time.perf_counter() - started
-    print(f"baseline {baseline * 1e6:.1f} µs | relay non-streaming {relayed * 1e6:.1f} µs "
-          f"({relayed / baseline:.1f}x; budget 300 µs) | relay stream {per_chunk * 1e6:.1f} µs per chunk "
-          f"(budget 30 µs; {args.chunks} chunks in {seconds:.2f} s, {reads} client reads)")
+    upstream = Process(UPSTREAM, str(args.chunks))
+    upstream.wait_up()
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    cfg = {"auth": {"enabled": False}, "local": {"enabled": False},
+           "endpoints": {"ep": {"upstreams": [upstream.url]}}}
+    try:
+        servers = [("bare proxy (baseline)", Process(BASELINE, env={"BENCH_UPSTREAM": upstream.url}))]
+        if args.src is not None:
+            old = {**cfg, "local": {}}  # an older checkout may not know local.enabled
+            servers.append((f"chatgate {args.src}", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(old)},
+                                                             src=args.src)))
+        servers.append(("chatgate", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(cfg)})))
+        for name, server in servers:
+            try:
+                rows[name] = measure(server, args.requests, args.chunks)
+            finally:
+                server.stop()
+    finally:
+        upstream.stop()
+    base = rows["bare proxy (baseline)"]
+    print(f"{'server':28}" + "".join(f"{f'{c} in flight: CPU/request (ratio), req/s':>44}" for c in CONCURRENCY)
+          + f"{'CPU per stream chunk (ratio)':>30}")
+    for name, row in rows.items():
+        cells = [f"{row[str(c)][0] * 1e6:7.0f} µs ({row[str(c)][0] / base[str(c)][0]:4.2f}x) {row[str(c)][1]:7.0f}/s"
+                 for c in CONCURRENCY]
+        chunk = f"{row['stream'][0] * 1e6:7.1f} µs ({row['stream'][0] / base['stream'][0]:4.2f}x)"
+        print(f"{name:28}" + "".join(f"{cell:>44}" for cell in cells) + f"{chunk:>30}")
+    print("budgets: 300 µs per request at every concurrency, throughput not falling; 25 µs per chunk")
 
 
 if __name__ == "__main__":

@@ -1,72 +1,37 @@
 """A real chatgate on a loopback port, for end-to-end tests.
 
-``LiveServer(settings)`` runs uvicorn with ``build_app(settings)`` on a background thread
-(so tests can look at the engine's state) on a socket bound to 127.0.0.1 with a free port;
-``run_cli(...)`` runs the real ``chatgate`` command in a subprocess.
+``LiveServer(settings)`` serves ``build_app(settings)`` with uvicorn on a background thread
+(``tests.serve.AppServer``); ``run_cli(...)`` runs the real ``chatgate`` command in a
+subprocess, ``CliServer`` its ``serve``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-import uvicorn
 
 from chatgate.config import Settings
+from chatgate.engines.base import ModelServer
+from chatgate.engines.local.engine import LocalEngine
 from chatgate.front.app import build_app
-from chatgate.serving import uvicorn_config
+from tests.serve import AppServer, free_port
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class LiveServer(AppServer):
+    """chatgate for ``settings``; ``local`` is its local engine (built from the settings
+    unless given), which the test holds to look at what it did."""
 
-
-class LiveServer:
-    def __init__(self, settings: Settings, *, local: Any = None) -> None:
+    def __init__(self, settings: Settings, *, local: ModelServer | None = None) -> None:
         self.settings = settings
-        self.app = build_app(settings, local=local)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn_config(self.app, settings.server, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    @property
-    def state(self) -> Any:
-        return self.app.state.chatgate
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 120
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("chatgate did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()
+        self.local = LocalEngine.from_settings(settings) if local is None else local
+        super().__init__(build_app(settings, local=self.local), settings=settings.server)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ before anything starts.
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir, max_token_lifetime
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
-    [local]     parallel, queue_size, threads, context_size: defaults for every local model
+    [local]     enabled; parallel, queue_size, threads, context_size: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
 """
@@ -108,9 +108,14 @@ class GeminiSettings(_Section):
     allowed_file_uris: list[str] | None = None
     allowed_cached_contents: list[str] | None = None
     allowed_retrieval: list[str] | None = None
+    # Requests sent to Google at once, and how many more may wait before further ones get a 429.
+    max_concurrency: Annotated[int, Meta(ge=1)] = 64
+    queue_size: Annotated[int, Meta(ge=0)] = 256
 
 
 class LocalSettings(_Section):
+    # false: serve no local model (a server that only relays to endpoints or Gemini).
+    enabled: bool = True
     # Requests one model generates at once, each in its own llama.cpp context.
     parallel: Annotated[int, Meta(ge=1, le=64)] = 2
     queue_size: Annotated[int, Meta(ge=0)] = 16
@@ -147,6 +152,9 @@ class EndpointSettings(_Section):
     queue_size: Annotated[int, Meta(ge=0)] = 128
     # The chatgate projects (URL label) whose requests may use this endpoint.
     projects: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # Consecutive failures (probes, or requests that could not connect) that take a replica
+    # out of rotation; one success brings it back.
+    unhealthy_threshold: Annotated[int, Meta(ge=1)] = 3
 
 
 class Settings(_Section):
@@ -229,7 +237,7 @@ def load(
     except msgspec.ValidationError as exc:
         raise ConfigError(_path_of(exc)) from None
     _check(settings)
-    if DEFAULT_ENDPOINT not in settings.endpoints:
+    if DEFAULT_ENDPOINT not in settings.endpoints and settings.local.enabled:
         # The endpoint id `local`, bound to the first local model: the embedded one by default.
         settings.endpoints[DEFAULT_ENDPOINT] = EndpointSettings(model=next(iter(settings.models), EMBEDDED_MODEL))
     return settings
@@ -242,6 +250,12 @@ def _check(settings: Settings) -> None:
         for url in endpoint.upstreams:
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"endpoints.{endpoint_id}.upstreams: not an http(s) URL: {url!r}")
+    if not settings.local.enabled:
+        bound = [f"endpoints.{eid}" for eid, ep in settings.endpoints.items() if ep.model and not ep.upstreams]
+        for what in [*(f"models.{name}" for name in settings.models), *bound]:
+            raise ConfigError(f"{what}: a local model, but local.enabled is false")
+        if settings.gemini.local_fallback:
+            raise ConfigError("gemini.local_fallback: a local model, but local.enabled is false")
     for name, model in settings.models.items():
         if model.path and model.package:
             raise ConfigError(f"models.{name}: give `path` or `package`, not both")

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chatgate.engines.local.engine import LocalEngine, LocalModel
 from tests.conftest import MODEL, make_settings
 from tests.live import LiveServer
 
@@ -19,10 +20,23 @@ LONG = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a very
         "max_tokens": 3000, "temperature": 0, "stream": True}  # runs to max_tokens at temperature 0
 
 
+def local_model(server: LiveServer) -> LocalModel:
+    """The model as the engine the test server was built with holds it."""
+    assert isinstance(server.local, LocalEngine)
+    return server.local.model(MODEL)
+
+
+def busy(server: LiveServer) -> bool:
+    """Whether the model is generating, as ``/metrics`` shows it."""
+    text = httpx.get(server.url + "/metrics").text
+    line = next(line for line in text.splitlines() if line.startswith(f'chatgate_local_busy{{model="{MODEL}"}}'))
+    return float(line.rsplit(" ", 1)[1]) != 0.0
+
+
 def wait_idle(server: LiveServer, limit: float = 60.0) -> None:
     """Wait until the engine has no running generation (a liveness bound, not a timing check)."""
     deadline = time.monotonic() + limit
-    while server.state.local.busy:
+    while busy(server):
         assert time.monotonic() < deadline, "the engine never became idle"
         time.sleep(0.05)
 
@@ -38,7 +52,9 @@ def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: di
             if seen >= 3:
                 break
     wait_idle(live)
-    reason, produced = live.state.local.model(MODEL).last_run
+    last_run = local_model(live).last_run
+    assert last_run is not None
+    reason, produced = last_run
     assert reason == "CANCELLED"
     assert produced < LONG["max_tokens"]
     # The engine takes the next request at once.
@@ -52,7 +68,9 @@ def test_client_disconnect_stops_non_streaming_generation(live: LiveServer, auth
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(live.url + "/v1/chat/completions", headers=auth, json=body, timeout=1.0)
     wait_idle(live)
-    reason, produced = live.state.local.model(MODEL).last_run
+    last_run = local_model(live).last_run
+    assert last_run is not None
+    reason, produced = last_run
     assert reason == "CANCELLED"
     assert produced < LONG["max_tokens"]
 
@@ -79,7 +97,7 @@ def test_parallel_generations_then_a_full_queue_answers_429(tmp_path: Path) -> N
             holder.start()
         # Both streams produce tokens at the same time: neither waited for the other.
         assert all(event.wait(60) for event in started)
-        model = server.state.local.model(MODEL)
+        model = local_model(server)
         assert model.active == 2 and model._threads_each() == max(1, model.threads // 2)
         r = httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2})
         release.set()

@@ -1,4 +1,4 @@
-"""A fake Gemini server: a real HTTP server on 127.0.0.1 (uvicorn on a thread).
+"""A fake Gemini server: a real HTTP server on 127.0.0.1 (``tests.serve.AppServer``).
 
 Tests queue replies (``reply(...)``, ``replay(recording)``); every request is recorded
 (method, path, query, headers, JSON body) for assertions. A reply may ``hold`` the stream
@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
+from tests.serve import AppServer
 
 RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "gemini-recordings" / "mock-responses"
 
@@ -74,7 +72,7 @@ class FakeGemini:
         self.seen: list[Seen] = []
         self.disconnects = 0
         self.url = ""
-        self._server: uvicorn.Server | None = None
+        self._server: AppServer | None = None
 
     # --- test API ---
 
@@ -128,20 +126,12 @@ class FakeGemini:
     # --- lifecycle ---
 
     def start(self) -> None:
-        config = uvicorn.Config(self, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        thread = threading.Thread(target=self._server.run, daemon=True)
-        thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._thread = thread
+        self._server = AppServer(self, lifespan="off").__enter__()
+        self.url = self._server.url
 
     def stop(self) -> None:
         assert self._server is not None
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._server.__exit__(None, None, None)
 
 
 async def wait_for(predicate: Any, *, attempts: int = 500) -> None:

@@ -1,4 +1,5 @@
-"""Run a request through the Gemini engine and chatgate's translators, as the front does."""
+"""Run a request through the Gemini engine and chatgate's translators, by the front's own
+pipeline (``chatgate.front.pipeline``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import msgspec
 
 from chatgate.engines.gemini import GeminiEngine
 from chatgate.errors import ChatgateError
+from chatgate.front import pipeline
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate.request import to_gemini
-from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 from tests.openapi import validate_chunk, validate_completion
 
@@ -26,29 +26,33 @@ def openai_request(**fields: Any) -> o.ChatCompletionRequest:
 
 async def complete(engine: GeminiEngine, request: o.ChatCompletionRequest) -> dict[str, Any]:
     """Non-streaming: the validated chat.completion body."""
-    greq, rendering = to_gemini(request, f"google/{MODEL}")
-    chunks = [c async for c in engine.generate(MODEL, greq, stream=False)]
-    body = json.loads(msgspec.json.encode(to_chat_completion(fold(chunks), rendering)))
+    run, rendering = pipeline.openai_run(engine, MODEL, f"google/{MODEL}", request, f"google/{MODEL}")
+    body = json.loads(msgspec.json.encode(await pipeline.chat_completion(run, rendering)))
     validate_completion(body)
     return body
 
 
 async def stream(engine: GeminiEngine, request: o.ChatCompletionRequest) -> tuple[list[dict[str, Any]], ChatgateError | None]:
-    """Streaming: the validated chunks, and the error that ended the stream, if one did."""
-    greq, rendering = to_gemini(request, f"google/{MODEL}")
-    translator = StreamTranslator(rendering)
-    out: list[o.ChatCompletionChunk] = []
-    error = None
+    """Streaming: the validated chunks of the SSE body, and the error that ended the stream,
+    if one did (before the first chunk, or after it)."""
+    run, rendering = pipeline.openai_run(engine, MODEL, f"google/{MODEL}", request, f"google/{MODEL}")
+    errors: list[ChatgateError] = []
+
+    def failed(exc: Exception) -> bytes:
+        if not isinstance(exc, ChatgateError):
+            raise exc
+        errors.append(exc)
+        return b""
+
     try:
-        async for chunk in engine.generate(MODEL, greq, stream=True):
-            out += translator.feed(chunk)
-        out += translator.finish()
+        opened = await pipeline.Stream.open(run)
     except ChatgateError as exc:
-        error = exc
-    bodies = [json.loads(msgspec.json.encode(c)) for c in out]
-    for body in bodies:
-        validate_chunk(body)
-    return bodies, error
+        return [], exc
+    body = b"".join([frame async for frame in opened.events(StreamTranslator(rendering), failed=failed)])
+    bodies = [json.loads(frame.removeprefix(b"data: ")) for frame in body.split(b"\n\n") if frame]
+    for chunk in bodies:
+        validate_chunk(chunk)
+    return bodies, errors[0] if errors else None
 
 
 def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:

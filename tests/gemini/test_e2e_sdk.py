@@ -3,21 +3,17 @@ Gemini server: streamed parallel tool calls, ``parse()``, a signature across two
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import time
 from typing import Any, Iterator
 
 import openai
 import pydantic
 import pytest
-import uvicorn
 
 from chatgate import config
 from chatgate.engines.local.engine import LocalEngine
-from chatgate.front.app import build_app
 from tests.gemini.fake import FakeGemini
+from tests.live import LiveServer
 from tests.openapi import validate_chunk, validate_completion
 
 MODEL = "google/gemini-3.1-pro-preview"
@@ -25,38 +21,18 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": 
     "type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string"}}}}}]
 
 
-class _Live:
-    """chatgate on a loopback port with Gemini pointed at the fake, and no local model."""
-
-    def __init__(self, settings: config.Settings) -> None:
-        self.app = build_app(settings, local=LocalEngine([]))
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning"))
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
-
-    def __enter__(self) -> _Live:
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def live(_server: FakeGemini, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Live]:
+def live(_server: FakeGemini, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = config.load(None, environ={}, overrides={
         "auth": {"enabled": False, "state_dir": str(tmp_path_factory.mktemp("state"))},
         "gemini": {"project": "proj", "location": "global", "access_token": "tok", "base_url": _server.url, "max_retries": 0},
     })
-    with _Live(settings) as server:
+    with LiveServer(settings, local=LocalEngine([])) as server:
         yield server
 
 
 @pytest.fixture
-def client(live: _Live, fake: FakeGemini) -> openai.OpenAI:
+def client(live: LiveServer, fake: FakeGemini) -> openai.OpenAI:
     return openai.OpenAI(base_url=live.url + "/v1beta1/projects/proj/locations/global/endpoints/openapi",
                          api_key="unused", max_retries=0)
 

@@ -13,6 +13,7 @@ from chatgate.errors import (
     InvalidRequest,
     RateLimited,
     UpstreamError,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from chatgate.protocols import gemini as g
@@ -141,6 +142,34 @@ async def test_closing_the_iterator_closes_the_upstream_request(fake: FakeGemini
     await chunks.__anext__()
     await chunks.aclose()  # type: ignore[attr-defined]
     await wait_for(lambda: fake.disconnects == 1)
+
+
+async def test_a_full_queue_is_429_with_retry_after(fake: FakeGemini) -> None:
+    engine = GeminiEngine(settings(fake, max_concurrency=1, queue_size=0))
+    try:
+        fake.sse(OK, hold=True)
+        held = engine.generate("gemini-2.5-flash", SIMPLE, stream=True)
+        await held.__anext__()  # one request in flight, held open by the server
+        with pytest.raises(RateLimited) as refused:
+            await collect(engine)
+        assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) >= 1
+        assert "Gemini" in refused.value.message
+        assert len(fake.seen) == 1  # refused before reaching Google
+        await held.aclose()  # type: ignore[attr-defined]
+        fake.reply(200, OK)
+        assert len(await collect(engine)) == 1  # the slot is free again
+    finally:
+        await engine.aclose()
+
+
+async def test_a_gemini_that_stops_sending_is_504(fake: FakeGemini) -> None:
+    engine = GeminiEngine(settings(fake, timeout=0.2, max_retries=0))
+    try:
+        fake.reply(200, chunks=[], hold=True)  # headers, then nothing
+        with pytest.raises(UpstreamTimeout):
+            await collect(engine)
+    finally:
+        await engine.aclose()
 
 
 @pytest.mark.parametrize(("status", "body", "expected", "google_status"), [

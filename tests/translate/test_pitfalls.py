@@ -10,11 +10,11 @@ import pydantic
 import pytest
 from openai.lib._pydantic import to_strict_json_schema
 
+from chatgate.engines.gemini.signatures import fill_missing_signatures
 from chatgate.errors import InvalidRequest, PayloadTooLarge
 from chatgate.translate.request import Rendering, to_gemini
 from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
-from chatgate.translate.thinking import fill_missing_signatures
 from tests.gemini import discovery
 from tests.gemini.helpers import assemble
 from tests.openapi import validate_chunk, validate_completion

@@ -243,3 +243,11 @@ def test_only_system_messages_is_400() -> None:
 def test_include_usage_only_when_streaming() -> None:
     assert rendering(stream=True, stream_options={"include_usage": True}).include_usage
     assert not rendering(stream=False, stream_options={"include_usage": True}).include_usage
+
+
+def test_parallel_tool_calls_travels_beside_the_request() -> None:
+    """Gemini's request has no field for it: it is an engine option, true unless refused."""
+    assert rendering().parallel_tool_calls is True
+    assert rendering(parallel_tool_calls=True).parallel_tool_calls is True
+    assert rendering(parallel_tool_calls=False).parallel_tool_calls is False
+    assert wire(parallel_tool_calls=False) == wire()

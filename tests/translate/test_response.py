@@ -120,3 +120,20 @@ def test_completion_id_is_geminis_response_id() -> None:
     response = g.GenerateContentResponse(response_id="bA-NacCPKoae_9MPsNCn6Qc", candidates=[
         g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text="Hi")]), finish_reason="STOP")])
     assert to_chat_completion(response, Rendering(model="google/x")).id == "bA-NacCPKoae_9MPsNCn6Qc"
+
+
+def test_a_whole_answer_renders_its_parts_as_the_stream_does() -> None:
+    """One renderer for both: the answer's content is the stream's content joined, thought
+    tags included (two thought parts in a row are one tagged span)."""
+    from chatgate.translate.stream import StreamTranslator
+
+    parts = [{"text": "plan", "thought": True}, {"text": " more", "thought": True, "thoughtSignature": "U0lH"},
+             {"text": "answer "}, {"executableCode": {"language": "PYTHON", "code": "1+1"}},
+             {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "2"}}, {"text": "done", "thought": True}]
+    rendering = Rendering(model="m", thought_tag_marker="t")
+    whole = render({"candidates": [candidate(*parts)]}, rendering)["choices"][0]["message"]
+    translator = StreamTranslator(Rendering(model="m", stream=True, thought_tag_marker="t"))
+    chunks = [as_json(c) for c in translator.feed(response({"candidates": [candidate(*parts)]})) + translator.finish()]
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert whole["content"] == streamed
+    assert whole["content"] == "<t>plan more</t>answer \n```python\n1+1\n```\n\n```\n2\n```\n<t>done</t>"

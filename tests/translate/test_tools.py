@@ -132,3 +132,15 @@ def test_tool_call_out_keeps_gemini_id_or_makes_one() -> None:
     assert kept.extra_content == {"google": {"thought_signature": "sig"}}
     made = tools.tool_call_out(g.FunctionCall(name="f"), None)
     assert made.id.startswith("function-call-") and tools.gemini_id(made.id) is None
+
+
+def test_a_bad_function_name_gets_the_same_400_from_translation_and_the_local_engine() -> None:
+    from chatgate.engines.local.tools import toolset
+
+    with pytest.raises(InvalidRequest) as translated:
+        wire(tools=[{"type": "function", "function": {"name": "get weather"}}])
+    request = g.GenerateContentRequest(contents=[], tools=[g.Tool(function_declarations=[g.FunctionDeclaration(name="get weather")])])
+    with pytest.raises(InvalidRequest) as local:
+        toolset(request)
+    assert (translated.value.message, translated.value.param) == (local.value.message, local.value.param)
+    assert "invalid function name 'get weather'" in local.value.message

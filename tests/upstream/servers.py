@@ -1,8 +1,9 @@
 """Loopback servers for the upstream tests: a live chatgate, and upstreams the tests control.
 
-- ``Gateway(settings)``: chatgate's real app (``build_app``, no local model) under uvicorn on
-  a background thread, bound to 127.0.0.1 on a free port.
-- ``Upstream(handler)``: a raw HTTP/1.1 server on its own event-loop thread; ``handler``
+- ``Gateway(settings)``: chatgate's real app (``build_app``, no local model), a
+  ``tests.live.LiveServer``.
+- ``Upstream(handler)``: a raw HTTP/1.1 server on its own event-loop thread
+  (``tests.serve.LoopThread``); ``handler``
   gets each parsed request and a ``writer`` and answers however the test wants: canned
   OpenAI answers, HTML errors, slow first bytes, streams cut in the middle. Every request
   and every closed connection is recorded, so tests can see what the upstream saw.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,14 +23,9 @@ from chatgate.config import Settings
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from tests.live import LiveServer
+from tests.serve import LoopThread
 
 ROUTE = "/v1/projects/demo/locations/us-central1/endpoints/{}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settings(endpoints: dict[str, dict[str, Any]], **sections: Any) -> Settings:
@@ -94,8 +89,7 @@ class Upstream:
     release: asyncio.Event | None = None  # handlers that hold wait on it
 
     def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread = LoopThread("upstream")
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -110,22 +104,17 @@ class Upstream:
 
     def __enter__(self) -> Upstream:
         self._thread.start()
-        self._call(self._start())
+        self._thread.call(self._start(), timeout=10)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._call(self._stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+        self._thread.call(self._stop(), timeout=10)
+        self._thread.stop()
 
     def open_gate(self) -> None:
         """Let handlers waiting on ``self.release`` go on."""
         assert self.release is not None
-        self._loop.call_soon_threadsafe(self.release.set)
-
-    def _call(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)  # type: ignore[arg-type]
+        self._thread.loop.call_soon_threadsafe(self.release.set)
 
     async def _start(self) -> None:
         self.release = asyncio.Event()

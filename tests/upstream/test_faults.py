@@ -12,13 +12,13 @@ import openai
 import pytest
 
 from tests.openapi import validate_chunk, validate_completion
+from tests.serve import free_port
 from tests.upstream.servers import (
     GOOD_STREAM,
     Gateway,
     Request,
     Upstream,
     chunk,
-    free_port,
     openai_stub,
     respond,
     respond_json,
@@ -138,7 +138,7 @@ def test_connection_refused_is_503() -> None:
         assert response.status_code == 503
         error = error_of(response)
         assert error["code"] == "upstream_unavailable"
-        assert "is down" in str(error["message"]) and "ConnectError" in str(error["message"])
+        assert "is down" in str(error["message"]) and "Connection refused" in str(error["message"])
         assert "Retry-After" in response.headers
         with pytest.raises(openai.InternalServerError):
             client(gw).chat.completions.create(model="m", messages=CHAT["messages"])  # type: ignore[arg-type]

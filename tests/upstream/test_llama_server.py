@@ -20,7 +20,8 @@ import openai
 import pytest
 
 from tests.openapi import validate, validate_chunk, validate_completion
-from tests.upstream.servers import Gateway, free_port, settings, wait_until
+from tests.serve import free_port
+from tests.upstream.servers import Gateway, settings, wait_until
 
 pytestmark = pytest.mark.model
 
@@ -194,7 +195,7 @@ def test_second_chatgate_as_upstream(llama_server: str, direct: dict[str, str], 
             # The outer chatgate lists what the inner one serves, and probes it as healthy.
             listing = httpx.get(outer.base("chain") + "/models", headers={"Authorization": "Bearer outer-key"})
             assert any(m["id"].endswith(".gguf") for m in listing.json()["data"])
-            assert outer.endpoint("chain").status()[0]["healthy"] is True
+            assert outer.endpoint("chain").replicas[0].healthy is True
 
 
 def test_relayed_usage_reaches_metrics(gateway: Gateway) -> None:

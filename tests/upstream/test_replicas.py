@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.serve import free_port
 from tests.upstream.servers import (
     Gateway,
     Request,
     Upstream,
     chunk,
     completion,
-    free_port,
     openai_stub,
     respond_json,
     send_chunk,
@@ -57,10 +57,11 @@ def test_dead_replica_ejected_requests_succeed_then_readmitted() -> None:
         for _ in range(6):
             assert post(gw).status_code == 200
         assert len(alive.chats) == 6
-        assert endpoint.status()[1]["healthy"] is False
+        # Ejected after `unhealthy_threshold` (3) failed connects and probes in a row.
+        wait_until(lambda: not endpoint.replicas[1].healthy, "the dead replica is ejected")
 
         with Upstream(openai_stub, port=dead_port) as revived:
-            wait_until(lambda: endpoint.status()[1]["healthy"], "the revived replica is readmitted")
+            wait_until(lambda: endpoint.replicas[1].healthy, "the revived replica is readmitted")
             for _ in range(6):
                 assert post(gw).status_code == 200
             # Round robin among equally idle replicas: both take a share again.
@@ -94,7 +95,7 @@ def test_least_outstanding_requests() -> None:
         endpoint = gw.endpoint("ep")
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(post, gw, HOLD)
-            wait_until(lambda: sum(r["outstanding"] for r in endpoint.status()) == 1, "one request held")
+            wait_until(lambda: sum(r.outstanding for r in endpoint.replicas) == 1, "one request held")
             # The gateway counts the request before the upstream has read it: wait for that too.
             wait_until(lambda: len(a.chats) + len(b.chats) == 1, "the held request reached its upstream")
             busy, idle = (a, b) if a.chats else (b, a)
@@ -103,7 +104,7 @@ def test_least_outstanding_requests() -> None:
             assert len(idle.chats) == 3 and len(busy.chats) == 1
             busy.open_gate()
             assert held.result().status_code == 200
-        assert [r["outstanding"] for r in endpoint.status()] == [0, 0]
+        assert [r.outstanding for r in endpoint.replicas] == [0, 0]
 
 
 def test_full_queue_is_429_with_retry_after() -> None:
@@ -111,12 +112,13 @@ def test_full_queue_is_429_with_retry_after() -> None:
         endpoint = gw.endpoint("ep")
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(post, gw, HOLD)
-            wait_until(lambda: endpoint.status()[0]["outstanding"] == 1, "the first request is in flight")
+            wait_until(lambda: endpoint.replicas[0].outstanding == 1, "the first request is in flight")
             queued = pool.submit(post, gw)  # waits for the slot
-            wait_until(lambda: endpoint._gate._waiting == 1, "the second request is queued")
+            wait_until(lambda: endpoint.admission.waiting == 1, "the second request is queued")
             refused = post(gw)
             assert refused.status_code == 429
-            assert refused.headers["retry-after"] == "1"
+            # One request queued ahead, one in flight: two rounds of the 1 s first estimate.
+            assert refused.headers["retry-after"] == "2"
             assert refused.json()["error"]["type"] == "rate_limit_error"
             up.open_gate()
             assert first.result().status_code == 200
@@ -139,7 +141,7 @@ def test_client_leaving_a_stream_closes_the_upstream_request() -> None:
             assert next(response.iter_bytes()).startswith(b"data: ")
         up.closed.wait(timeout=20)
         assert up.closed.is_set(), "the upstream never saw its request closed"
-        wait_until(lambda: gw.endpoint("ep").status()[0]["outstanding"] == 0, "the slot is freed")
+        wait_until(lambda: gw.endpoint("ep").replicas[0].outstanding == 0, "the slot is freed")
 
 
 def test_client_leaving_while_waiting_closes_the_upstream_request() -> None:
@@ -161,4 +163,4 @@ def test_client_leaving_while_waiting_closes_the_upstream_request() -> None:
                     pass
         up.closed.wait(timeout=20)
         assert up.closed.is_set(), "the upstream never saw its request closed"
-        wait_until(lambda: gw.endpoint("ep").status()[0]["outstanding"] == 0, "the slot is freed")
+        wait_until(lambda: gw.endpoint("ep").replicas[0].outstanding == 0, "the slot is freed")

@@ -21,8 +21,14 @@ Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
   holds the model to at most one function call per answer where the engine can enforce it;
   Gemini cannot, and ignores it.
 
+What the front needs beyond generation is a catalogue (``Catalogue``: the names it serves,
+and resolving a client's name to one of them) and, per model, its load (``Load``: requests
+waiting, one generating), which ``/metrics`` shows. ``ModelServer`` is the three together,
+with a start-up: the local engine follows it, and so can any fake a test or benchmark passes
+to ``build_app``.
+
 Self-deployed endpoints relay OpenAI bodies untranslated and so sit beside this protocol
-(``engines/upstream.py``), not behind it.
+(``engines/upstream/``), not behind it.
 
 Example::
 
@@ -44,3 +50,29 @@ class Engine(Protocol):
     ) -> AsyncIterator[GenerateContentResponse]: ...
 
     async def aclose(self) -> None: ...
+
+
+class Load(Protocol):
+    """How loaded one served model is, read when ``/metrics`` is scraped."""
+
+    @property
+    def waiting(self) -> int: ...  # requests queued for it
+
+    @property
+    def busy(self) -> bool: ...  # at least one generation running
+
+
+class Catalogue(Protocol):
+    """The models an engine serves, by the names it knows them by."""
+
+    def resolve(self, name: str) -> str | None: ...  # a client's name (or alias) → the served name
+
+    def names(self) -> list[str]: ...
+
+    def model(self, name: str) -> Load: ...  # for a name from ``names()``
+
+
+class ModelServer(Engine, Catalogue, Protocol):
+    """An engine with its own catalogue of models, loaded at start-up (the local engine)."""
+
+    async def start(self) -> None: ...

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from chatgate import tokens
 from chatgate.config import Settings, state_dir
+from chatgate.engines.base import Load, ModelServer
 from chatgate.engines.gemini import GeminiEngine
 from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
@@ -58,7 +59,7 @@ async def models(request: Request) -> Response:
     if endpoint_id == OPENAPI:
         listing = state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
-        return JSONResponse({"object": "list", "data": await upstream.models()})
+        listing = await upstream.models()
     else:
         listing = state.targets.endpoint_listing(endpoint_id)
     return Response(encoder.encode(listing), media_type="application/json")
@@ -80,16 +81,17 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "models": state.targets.served()})
 
 
-def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starlette:
-    """The application for ``settings``. Models load at start-up (the lifespan), not here."""
+def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starlette:
+    """The application for ``settings``. Models load at start-up (the lifespan), not here.
+
+    ``local`` replaces the local engine built from ``settings`` (a test's or a benchmark's)."""
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
-    local = local or LocalEngine.from_settings(settings)
+    local = LocalEngine.from_settings(settings) if local is None else local
     gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
     state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
-                     targets=Targets(settings, local, gemini), local=local, metrics=Metrics())
+                     targets=Targets(settings, local, gemini), metrics=Metrics())
     for name in local.names():
-        model = local.model(name)
-        state.metrics.watch_local_model(name, lambda m=model: m.waiting, lambda m=model: m.busy)
+        _watch(state.metrics, name, local.model(name))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -136,7 +138,11 @@ def build_app(settings: Settings, *, local: LocalEngine | None = None) -> Starle
     return app
 
 
+def _watch(metrics: Metrics, name: str, load: Load) -> None:
+    metrics.watch_local_model(name, lambda: load.waiting, lambda: load.busy)
+
+
 def _upstreams(settings: Settings) -> dict[str, UpstreamEndpoint]:
-    """One relay per endpoint with upstream URLs (``engines/upstream.py``)."""
+    """One relay per endpoint with upstream URLs (``engines/upstream/``)."""
     configured = {eid: ep for eid, ep in settings.endpoints.items() if ep.upstreams}
     return {eid: UpstreamEndpoint(eid, ep) for eid, ep in configured.items()}

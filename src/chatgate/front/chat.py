@@ -1,33 +1,30 @@
 """``POST .../chat/completions``: parse, route, run, and answer in JSON or SSE.
 
-The handler is thin: the body is decoded (``body.py``), translated (``translate/``), run on
-the target engine, and the engine's Gemini chunks are translated back. A client that goes
-away cancels the work: while waiting for a non-streaming answer a watcher listens for
+The handler is thin: the body is decoded (``body.py``), the target resolved
+(``targets.py``), and the request run through the shared pipeline (``pipeline.py``:
+translate, run the engine, translate back). A client that goes away cancels the work: while
+waiting for an answer (or a stream's first chunk) a watcher listens for
 ``http.disconnect``; a stream is closed by the server when a write fails.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from chatgate.errors import ChatgateError
-from chatgate.front import projects, sse
+from chatgate.front import pipeline, projects, sse
 from chatgate.front.body import decode_chat_request, decode_object, read_body
-from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
+from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone
 from chatgate.front.relay import relay_chat
 from chatgate.front.state import AppState
 from chatgate.front.targets import OPENAPI
-from chatgate.protocols import gemini as g
 from chatgate.protocols.openai import encoder
-from chatgate.translate.request import Rendering, to_gemini
-from chatgate.translate.response import fold, to_chat_completion
 from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
+
 
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.chatgate
@@ -44,73 +41,32 @@ async def chat_completions(request: Request) -> Response:
         return await relay_chat(upstream, request, raw, decode_object(raw))
 
     chat = decode_chat_request(raw)
-    model = chat.model or None
+    name = chat.model if isinstance(chat.model, str) and chat.model else None
     if endpoint_id == OPENAPI:
-        target = state.targets.model(model)
-        echo = model
+        target = state.targets.model(name)
         if target.engine is state.targets.gemini:
             projects.check(state.settings.gemini.projects, project, "Gemini")
     else:
-        target = state.targets.endpoint(endpoint_id, model)
-        echo = model or target.model
-    gemini_request, rendering = to_gemini(chat, echo)  # type: ignore[arg-type]
-    chunks = target.engine.generate(target.model, gemini_request, stream=rendering.stream,
-                                    parallel_tool_calls=chat.parallel_tool_calls is not False)
+        target = state.targets.endpoint(endpoint_id, name)
+    echo = name or target.model  # the answer carries the client's name for the model
+    run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo)
+    record = state.metrics.record_usage
     try:
         if rendering.stream:
-            return await _stream(request, chunks, rendering, state)
-        collected = await unless_disconnected(request.receive, _collect(chunks))
+            stream = await pipeline.Stream.open(run, record=record, receive=request.receive)
+            body = stream.events(StreamTranslator(rendering), failed=_failed, done=sse.DONE)
+            return StreamingResponse(body, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        completion = await pipeline.chat_completion(run, rendering, record=record, receive=request.receive)
     except ClientGone:
         log.info("client went away; generation stopped")
         return Response(status_code=CLIENT_CLOSED)
-    response = fold(collected)
-    state.metrics.record_usage(rendering.model, response.usage_metadata)
-    completion = to_chat_completion(response, rendering)  # Gemini's responseId when it has one
     return Response(encoder.encode(completion), media_type="application/json")
 
 
-async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.GenerateContentResponse]:
-    try:
-        return [chunk async for chunk in chunks]
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-
-
-async def _stream(
-    request: Request, chunks: AsyncIterator[g.GenerateContentResponse], rendering: Rendering, state: AppState
-) -> Response:
-    """Answer with SSE. The first chunk is awaited before the headers go out, so an error
-    that happens before any output (queue full, prompt too long) keeps its HTTP status."""
-    translator = StreamTranslator(rendering)
-    try:
-        first: g.GenerateContentResponse | None = await unless_disconnected(request.receive, anext(chunks, None))
-    except BaseException:
-        await chunks.aclose()  # type: ignore[attr-defined]
-        raise
-
-    async def events() -> AsyncIterator[bytes]:
-        usage = first.usage_metadata if first is not None else None
-        try:
-            if first is not None:
-                for chunk in translator.feed(first):
-                    yield sse.encode_event(chunk)
-                async for response in chunks:
-                    usage = response.usage_metadata or usage
-                    for chunk in translator.feed(response):
-                        yield sse.encode_event(chunk)
-            for chunk in translator.finish():
-                yield sse.encode_event(chunk)
-            yield sse.DONE
-        except ChatgateError as exc:
-            log.warning("stream failed after it started: %s", exc.message)
-            yield sse.encode_error(exc)
-        except Exception:
-            log.exception("stream failed after it started")
-            yield sse.encode_error(ChatgateError("internal error", code="internal_error"))
-        finally:
-            state.metrics.record_usage(rendering.model, usage)
-            await chunks.aclose()  # type: ignore[attr-defined]
-
-    return StreamingResponse(events(), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-
-
+def _failed(exc: Exception) -> bytes:
+    """The last event of a stream that failed after it started."""
+    if isinstance(exc, ChatgateError):
+        log.warning("stream failed after it started: %s", exc.message)
+        return sse.encode_error(exc)
+    log.exception("stream failed after it started")
+    return sse.encode_error(ChatgateError("internal error", code="internal_error"))

@@ -34,21 +34,28 @@ log = logging.getLogger("chatgate.upstream")
 async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any]) -> Response:
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
-    try:
-        upstream = await unless_disconnected(request.receive, endpoint.open(raw), discard=_close)
-    except ClientGone:
-        return Response(status_code=CLIENT_CLOSED)
     metrics: Metrics = request.app.state.chatgate.metrics
-    if upstream.is_stream:
-        return RelayStream(upstream, metrics)
     try:
-        content = await unless_disconnected(request.receive, upstream.read())
+        # One race against the client leaving covers both the wait and a JSON body's read.
+        upstream, content = await unless_disconnected(request.receive, _exchange(endpoint, raw, metrics),
+                                                      discard=_close)
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
+    if content is None:
+        return RelayStream(upstream, metrics)
+    return Response(content, status_code=upstream.status, media_type=upstream.media_type)
+
+
+async def _exchange(endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics) -> tuple[UpstreamResponse, bytes | None]:
+    """The upstream's answer: open, for a stream; read and closed, for a JSON body."""
+    upstream = await endpoint.open(raw)
+    if upstream.is_stream:
+        return upstream, None
+    try:
+        return upstream, await upstream.read()
     finally:
         await upstream.aclose()
         _record(metrics, upstream)
-    return Response(content, status_code=upstream.status, media_type=upstream.media_type)
 
 
 def _record(metrics: Metrics, upstream: UpstreamResponse) -> None:
@@ -56,8 +63,8 @@ def _record(metrics: Metrics, upstream: UpstreamResponse) -> None:
         metrics.record_tokens(f"endpoints/{upstream.endpoint_id}", *upstream.usage)
 
 
-async def _close(upstream: UpstreamResponse) -> None:
-    await upstream.aclose()
+async def _close(result: tuple[UpstreamResponse, bytes | None]) -> None:
+    await result[0].aclose()
 
 
 class RelayStream(Response):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from chatgate.config import Settings
 from chatgate.engines.upstream import UpstreamEndpoint
@@ -17,7 +16,6 @@ class AppState:
     settings: Settings
     auth: Authenticator
     targets: Targets
-    local: Any = None  # the LocalEngine
     metrics: Metrics = field(default_factory=Metrics)
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
     upstreams: dict[str, UpstreamEndpoint] = field(default_factory=dict)

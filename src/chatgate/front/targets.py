@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from chatgate.config import Settings
-from chatgate.engines.base import Engine
+from chatgate.engines.base import Engine, ModelServer
 from chatgate.errors import InvalidRequest, NotFound
 from chatgate.protocols import openai as o
-
-if TYPE_CHECKING:
-    from chatgate.engines.local.engine import LocalEngine
 
 GOOGLE_PREFIX = "google/"
 OPENAPI = "openapi"  # the endpoint id of Gemini and local models in Vertex URLs
@@ -22,10 +18,13 @@ OPENAPI = "openapi"  # the endpoint id of Gemini and local models in Vertex URLs
 class Target:
     engine: Engine
     model: str  # the name the engine knows
+    # The served model as configured: what metrics count it under. Never the client's raw
+    # string (which may be any case, an alias, or any label on an endpoint route).
+    label: str
 
 
 class Targets:
-    def __init__(self, settings: Settings, local: LocalEngine, gemini: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, local: ModelServer, gemini: Engine | None = None) -> None:
         self._settings = settings
         self._local = local
         self._gemini = gemini  # None when [gemini] holds no credentials
@@ -37,13 +36,15 @@ class Targets:
             raise InvalidRequest("`model` is required on this route", param="model")
         local = self._local.resolve(name)
         if local is not None:
-            return Target(self._local, local)
+            return Target(self._local, local, local)
         if name.startswith(GOOGLE_PREFIX):
             if self._gemini is not None:
-                return Target(self._gemini, name[len(GOOGLE_PREFIX):])
+                # Gemini answers only for the models it has (404 otherwise, before any usage).
+                return Target(self._gemini, name[len(GOOGLE_PREFIX):], name)
             fallback = self._settings.gemini.local_fallback
             if fallback:
-                return Target(self._local, self._local.resolve(fallback) or fallback)
+                served = self._local.resolve(fallback) or fallback
+                return Target(self._local, served, served)
             raise NotFound(
                 f"model {name!r} needs Gemini, which is not configured: set [gemini] api_key (Gemini API) "
                 "or project with credentials (Vertex AI) in the config file, or CHATGATE_GEMINI_* "
@@ -70,7 +71,7 @@ class Targets:
         if named is not None and named != bound:
             raise NotFound(f"endpoint {endpoint_id!r} serves {endpoint.model!r}, not {name!r}",
                            param="model", code="model_not_found")
-        return Target(self._local, bound)
+        return Target(self._local, bound, bound)
 
     @property
     def gemini(self) -> Engine | None:

@@ -83,6 +83,11 @@ class VideoMetadata(_Wire, kw_only=True):
     fps: float | None = None
 
 
+# The dummy thoughtSignature Google documents for function calls of histories Gemini did
+# not produce: it makes Gemini skip its signature check.
+SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
+
+
 class Part(_Wire, kw_only=True):
     """One part: exactly one of the data fields, plus the thought metadata beside it."""
 

@@ -1,5 +1,9 @@
 """Google's extensions on an OpenAI request: ``extra_body.google`` and ``extra_content.google``.
 
+They are decoded and checked here, once per request, before any mapping: ``options`` gives
+``extra_body.google`` as typed fields, ``message_extras`` every message's, part's and tool
+call's ``extra_content.google``. The mappers read those values and never the raw dicts.
+
 Keys are accepted in snake_case (as Google documents them) and in camelCase (as some clients
 send them): the dictionary is normalised to snake_case once, then each key is mapped to its
 Gemini field. Nested objects (safety settings, native tools) are converted to the Gemini
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +24,14 @@ from msgspec import UNSET
 from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
+from chatgate.translate.parts import RESOLUTIONS
 
 log = logging.getLogger(__name__)
 
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SNAKE_HUMP = re.compile(r"_([a-z0-9])")
 
-SKIP_SIGNATURE = "skip_thought_signature_validator"
-# Gateways sometimes send the dummy signature base64-encoded; Gemini wants the literal.
+# Gateways sometimes send Gemini's dummy signature base64-encoded; Gemini wants the literal.
 _SKIP_SIGNATURE_B64 = "c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I"
 
 
@@ -57,7 +62,93 @@ def convert(value: Any, kind: Any, param: str, *, camel: bool = True) -> Any:
 # --- extra_content.google ------------------------------------------------------------------
 
 
-def extra(extra_content: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Extra:
+    """One ``extra_content.google`` (``vertex`` accepted too), decoded and checked."""
+
+    thought: bool | None = None
+    thought_signature: str | None = None
+
+
+NO_EXTRA = Extra()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageExtras:
+    """The ``extra_content.google`` of one message and of what it holds.
+
+    Each key is read where it means something: ``thought`` and ``thought_signature`` on user
+    and assistant messages and their content parts, ``thought_signature`` on tool calls,
+    ``parts`` (multimodal function responses) on tool and function messages."""
+
+    own: Extra = NO_EXTRA
+    content: tuple[Extra, ...] = ()  # by content part; () for string content
+    calls: tuple[Extra, ...] = ()  # by tool call
+    parts: list[g.FunctionResponsePart] | None = None
+
+    def part(self, j: int) -> Extra:
+        return self.content[j] if self.content else NO_EXTRA
+
+    def call(self, i: int) -> Extra:
+        return self.calls[i] if self.calls else NO_EXTRA
+
+
+NO_MESSAGE_EXTRAS = MessageExtras()
+
+
+def message_extras(messages: list[o.Message]) -> tuple[MessageExtras, ...]:
+    """Every message's extensions, by message; () when no message has any."""
+    found: list[MessageExtras] | None = None
+    for i, message in enumerate(messages):
+        if message.extra_content is UNSET and type(message.content) is str and type(message) is not o.AssistantMessage:
+            continue  # the commonest message holds no extension: kept cheap
+        decode = _BY_ROLE.get(type(message))  # system and developer messages have none
+        extras = decode(message, i) if decode is not None else NO_MESSAGE_EXTRAS
+        if extras is not NO_MESSAGE_EXTRAS:
+            if found is None:
+                found = [NO_MESSAGE_EXTRAS] * len(messages)
+            found[i] = extras
+    return tuple(found) if found is not None else ()
+
+
+def _turn_extras(message: o.UserMessage | o.AssistantMessage, index: int) -> MessageExtras:
+    items = message.content if type(message.content) is list else ()
+    calls = message.tool_calls if type(message) is o.AssistantMessage and message.tool_calls is not UNSET else ()
+    if message.extra_content is UNSET and not (items and _any_extra(items)) and not (calls and _any_extra(calls)):
+        return NO_MESSAGE_EXTRAS
+    param = f"messages[{index}]"
+    return MessageExtras(
+        own=_extra(message.extra_content, param),
+        content=tuple(_extra(p.extra_content, f"{param}.content[{j}]") for j, p in enumerate(items)),
+        calls=tuple(_extra(c.extra_content, f"{param}.tool_calls[{i}]", thought=False) for i, c in enumerate(calls)),
+    )
+
+
+def _any_extra(holders: Iterable[o.UserPart | o.AssistantPart | o.ToolCall]) -> bool:
+    for holder in holders:
+        if holder.extra_content is not UNSET:
+            return True
+    return False
+
+
+def _result_extras(message: o.ToolMessage | o.FunctionMessage, index: int) -> MessageExtras:
+    if message.extra_content is UNSET:
+        return NO_MESSAGE_EXTRAS
+    value = _google(message.extra_content).get("parts")
+    if value is None:
+        return NO_MESSAGE_EXTRAS
+    return MessageExtras(parts=function_response_parts(value, f"messages[{index}].extra_content.google.parts"))
+
+
+_BY_ROLE: dict[type, Any] = {
+    o.UserMessage: _turn_extras,
+    o.AssistantMessage: _turn_extras,
+    o.ToolMessage: _result_extras,
+    o.FunctionMessage: _result_extras,
+}
+
+
+def _google(extra_content: Any) -> dict[str, Any]:
     """The ``google`` object of an ``extra_content`` (``vertex`` accepted too), snake_cased."""
     if not isinstance(extra_content, dict):
         return {}
@@ -69,20 +160,45 @@ def extra(extra_content: Any) -> dict[str, Any]:
     return merged
 
 
-def signature(value: Any, param: str) -> str | None:
+def _extra(extra_content: Any, param: str, *, thought: bool = True) -> Extra:
+    """``param`` is the path of the holder (a message, a part, a tool call)."""
+    if extra_content is UNSET:
+        return NO_EXTRA
+    raw = _google(extra_content)
+    where = f"{param}.extra_content.google"
+    flag = _thought_flag(raw.get("thought"), f"{where}.thought") if thought else None
+    signature = _signature(raw.get("thought_signature"), f"{where}.thought_signature")
+    return Extra(flag, signature) if flag is not None or signature is not None else NO_EXTRA
+
+
+def _signature(value: Any, param: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         raise InvalidRequest("thought_signature must be a non-empty base64 string", param=param)
     if value.rstrip("=") == _SKIP_SIGNATURE_B64:
-        return SKIP_SIGNATURE
+        return g.SKIP_THOUGHT_SIGNATURE
     return value
 
 
-def thought_flag(value: Any, param: str) -> bool | None:
+def _thought_flag(value: Any, param: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise InvalidRequest("thought must be a boolean", param=param)
+
+
+def function_response_parts(value: Any, param: str) -> list[g.FunctionResponsePart]:
+    """``extra_content.google.parts`` of a tool message: multimodal function responses, in
+    Google's shapes and either casing (``file_data``/``fileData``, ``mime_type``...)."""
+    if not isinstance(value, list):
+        raise InvalidRequest("extra_content.google.parts must be a list", param=param)
+    parts: list[g.FunctionResponsePart] = []
+    for i, item in enumerate(value):
+        part: g.FunctionResponsePart = convert(item, g.FunctionResponsePart, f"{param}[{i}]")
+        if part.inline_data is None and part.file_data is None:
+            raise InvalidRequest("a function response part needs inline_data or file_data", param=f"{param}[{i}]")
+        parts.append(part)
+    return parts
 
 
 # --- extra_body.google ---------------------------------------------------------------------
@@ -184,13 +300,10 @@ def native_tools(value: Any, param: str) -> list[g.Tool]:
     return tools
 
 
-_RESOLUTIONS = {"low": "MEDIA_RESOLUTION_LOW", "medium": "MEDIA_RESOLUTION_MEDIUM", "high": "MEDIA_RESOLUTION_HIGH"}
-
-
 def media_resolution(value: Any, param: str) -> str:
     if not isinstance(value, str):
         raise InvalidRequest("media_resolution must be a string", param=param)
     level = value.upper().removeprefix("MEDIA_RESOLUTION_").lower()
-    if level not in _RESOLUTIONS:
+    if level not in RESOLUTIONS:
         raise InvalidRequest("media_resolution must be one of low, medium, high", param=param)
-    return _RESOLUTIONS[level]
+    return RESOLUTIONS[level]

@@ -14,41 +14,47 @@ Policy (pitfalls B6, B7, B8):
 
 from __future__ import annotations
 
-from msgspec import UNSET
-
 from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate import google, parts, thinking, tools
+from chatgate.translate import parts, thinking, tools
+from chatgate.translate.google import NO_EXTRA, NO_MESSAGE_EXTRAS, Extra, MessageExtras
 
 
 def contents(
-    messages: list[o.Message], media: parts.Media, *, marker: str | None, part_level_detail: bool
+    messages: list[o.Message],
+    extras: tuple[MessageExtras, ...],
+    media: parts.Media,
+    *,
+    marker: str | None,
+    part_level_detail: bool,
 ) -> tuple[list[g.Part], list[g.Content]]:
+    """``extras``: the messages' Google extensions, decoded (``google.message_extras``)."""
     system: list[g.Part] = []
     out: list[g.Content] = []
     calls: dict[str, tools.Call] = {}
     i = 0
     while i < len(messages):
         message, param = messages[i], f"messages[{i}]"
-        if isinstance(message, (o.ToolMessage, o.FunctionMessage)):
+        # The commonest roles are tested first: isinstance is cheap on a match only.
+        if isinstance(message, o.UserMessage):
+            role, new = "user", _user_parts(message, param, _at(extras, i), media, part_level_detail)
+        elif isinstance(message, o.AssistantMessage):
+            calls = {}
+            role, new = "model", _assistant_parts(message, param, _at(extras, i), marker, calls)
+        elif isinstance(message, (o.SystemMessage, o.DeveloperMessage)):
+            system.extend(_text_parts(message.content))
+            i += 1
+            continue
+        else:  # a run of tool (or function) results: one turn
             results: list[tuple[int, g.Part]] = []
-            while i < len(messages) and isinstance(messages[i], (o.ToolMessage, o.FunctionMessage)):
-                results.append(_result(messages[i], f"messages[{i}]", calls, media))  # type: ignore[arg-type]
+            while i < len(messages) and isinstance(result := messages[i], (o.ToolMessage, o.FunctionMessage)):
+                results.append(_result(result, f"messages[{i}]", _at(extras, i), calls, media))
                 i += 1
             results.sort(key=lambda r: r[0])  # stable: call order, then message order
             out.append(g.Content(role="user", parts=[part for _, part in results]))
             continue
         i += 1
-        if isinstance(message, (o.SystemMessage, o.DeveloperMessage)):
-            system.extend(_text_parts(message.content))
-            continue
-        if isinstance(message, o.UserMessage):
-            role, new = "user", _user_parts(message, param, media, part_level_detail)
-        else:
-            assert isinstance(message, o.AssistantMessage)
-            calls = {}
-            role, new = "model", _assistant_parts(message, param, marker, calls)
         if not new:
             continue
         last = out[-1] if out else None
@@ -59,18 +65,27 @@ def contents(
     return system, out
 
 
+def _at(extras: tuple[MessageExtras, ...], i: int) -> MessageExtras:
+    return extras[i] if extras else NO_MESSAGE_EXTRAS
+
+
 def _has_results(content: g.Content) -> bool:
     return any(p.function_response is not None for p in content.parts)
 
 
 def _result(
-    message: o.ToolMessage | o.FunctionMessage, param: str, calls: dict[str, tools.Call], media: parts.Media
+    message: o.ToolMessage | o.FunctionMessage,
+    param: str,
+    extras: MessageExtras,
+    calls: dict[str, tools.Call],
+    media: parts.Media,
 ) -> tuple[int, g.Part]:
-    ext = google.extra(message.extra_content)
-    media_parts = None
-    if ext.get("parts") is not None:
-        media_parts = parts.function_response_parts(ext["parts"], f"{param}.extra_content.google.parts", media)
-    return tools.tool_result(message, param, calls, media_parts)
+    if extras.parts:
+        where = f"{param}.extra_content.google.parts"
+        for k, part in enumerate(extras.parts):
+            if part.inline_data is not None:
+                media.add_inline(part.inline_data.data, f"{where}[{k}]")
+    return tools.tool_result(message, param, calls, extras.parts)
 
 
 def _text_parts(content: str | list[o.TextPart]) -> list[g.Part]:
@@ -79,7 +94,9 @@ def _text_parts(content: str | list[o.TextPart]) -> list[g.Part]:
     return [g.Part(text=p.text) for p in content if p.text]
 
 
-def _user_parts(message: o.UserMessage, param: str, media: parts.Media, part_level_detail: bool) -> list[g.Part]:
+def _user_parts(
+    message: o.UserMessage, param: str, extras: MessageExtras, media: parts.Media, part_level_detail: bool
+) -> list[g.Part]:
     if isinstance(message.content, str):
         out = [g.Part(text=message.content)] if message.content else []
     else:
@@ -87,60 +104,57 @@ def _user_parts(message: o.UserMessage, param: str, media: parts.Media, part_lev
         for j, item in enumerate(message.content):
             part = parts.user_part(item, f"{param}.content[{j}]", media, part_level_detail=part_level_detail)
             if part is not None:
+                _mark(part, extras.part(j))
                 out.append(part)
-    _message_extra(out, message.extra_content, param)
+    own = extras.own
+    if own.thought:
+        for part in out:
+            if part.text is not None and part.thought is None:
+                part.thought = True
+    _sign_last(out, own.thought_signature)
     return out
 
 
-def _assistant_parts(message: o.AssistantMessage, param: str, marker: str | None, calls: dict[str, tools.Call]) -> list[g.Part]:
-    ext = google.extra(message.extra_content) if message.extra_content is not UNSET else {}
-    explicit = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
+def _mark(part: g.Part, extra: Extra) -> None:
+    """A part's own ``thought`` and ``thought_signature`` onto it."""
+    if extra.thought is not None:
+        part.thought = extra.thought or None
+    if extra.thought_signature is not None:
+        part.thought_signature = extra.thought_signature
+
+
+def _sign_last(out: list[g.Part], signature: str | None) -> None:
+    """A message-level signature goes on the message's last part, unless that part has its
+    own. Without a part to carry it, it is dropped: Gemini rejects empty text parts, and
+    signatures on non-call parts are optional."""
+    if signature is not None and out and out[-1].thought_signature is None:
+        out[-1].thought_signature = signature
+
+
+def _assistant_parts(
+    message: o.AssistantMessage, param: str, extras: MessageExtras, marker: str | None, calls: dict[str, tools.Call]
+) -> list[g.Part]:
+    texts: list[tuple[str, Extra]] = []
+    if isinstance(message.content, str):
+        texts.append((message.content, NO_EXTRA))
+    elif isinstance(message.content, list):
+        for j, item in enumerate(message.content):
+            texts.append((item.text if isinstance(item, o.TextPart) else item.refusal, extras.part(j)))
     out: list[g.Part] = []
-    content = message.content
-    items: list[tuple[str, object, str]] = []
-    if isinstance(content, str):
-        items.append((content, None, f"{param}.content"))
-    elif isinstance(content, list):
-        for j, item in enumerate(content):
-            text = item.text if isinstance(item, o.TextPart) else item.refusal
-            items.append((text, item.extra_content, f"{param}.content[{j}]"))
-    for text, extra_content, where in items:
-        part_flag = None
-        if extra_content is not None and extra_content is not UNSET:
-            part_flag = google.thought_flag(google.extra(extra_content).get("thought"), f"{where}.extra_content.google.thought")
-        flag = part_flag if part_flag is not None else explicit
+    for text, extra in texts:
+        flag = extra.thought if extra.thought is not None else extras.own.thought
         # An explicit thought flag takes precedence over the tag marker (spec §1.6).
         if flag is None and marker:
             pieces = thinking.split_tagged(text, marker)
         else:
             pieces = [(text, bool(flag))] if text else []
         new = [g.Part(text=piece, thought=True if thought else None) for piece, thought in pieces]
-        if new and extra_content is not None and extra_content is not UNSET:
-            sig = google.signature(google.extra(extra_content).get("thought_signature"), f"{where}.extra_content.google.thought_signature")
-            if sig:
-                new[-1].thought_signature = sig
+        if new and extra.thought_signature is not None:
+            new[-1].thought_signature = extra.thought_signature
         out.extend(new)
-    out.extend(tools.call_parts(message, param, calls))
-    sig = google.signature(ext.get("thought_signature"), f"{param}.extra_content.google.thought_signature")
-    # Without a part to carry it, a signature is dropped: Gemini rejects empty text parts,
-    # and signatures on non-call parts are optional.
-    if sig is not None and out and out[-1].thought_signature is None:
-        out[-1].thought_signature = sig
+    out.extend(tools.call_parts(message, param, extras, calls))
+    _sign_last(out, extras.own.thought_signature)
     return out
-
-
-def _message_extra(out: list[g.Part], extra_content: object, param: str) -> None:
-    if extra_content is UNSET:
-        return
-    ext = google.extra(extra_content)
-    flag = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
-    if flag:
-        for part in out:
-            if part.text is not None and part.thought is None:
-                part.thought = True
-    sig = google.signature(ext.get("thought_signature"), f"{param}.extra_content.google.thought_signature")
-    if sig is not None and out and out[-1].thought_signature is None:
-        out[-1].thought_signature = sig
 
 
 def check_not_empty(contents: list[g.Content]) -> None:

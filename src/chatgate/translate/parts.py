@@ -16,14 +16,10 @@ from __future__ import annotations
 import base64
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
-
-from msgspec import UNSET
 
 from chatgate.errors import InvalidRequest, PayloadTooLarge
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate import google
 
 # Gemini's limit on inline data in one request (decoded bytes); base64 adds a third.
 INLINE_LIMIT = 20 * 1024 * 1024
@@ -42,7 +38,8 @@ _BY_EXTENSION = {
     "3gp": "video/3gpp",
 }
 
-_DETAIL = {"low": "MEDIA_RESOLUTION_LOW", "high": "MEDIA_RESOLUTION_HIGH"}
+# Gemini's media resolutions, by the names OpenAI's ``detail`` and Google's extension use.
+RESOLUTIONS = {"low": "MEDIA_RESOLUTION_LOW", "medium": "MEDIA_RESOLUTION_MEDIUM", "high": "MEDIA_RESOLUTION_HIGH"}
 
 
 def mime_from_uri(uri: str, default: str | None) -> str | None:
@@ -106,9 +103,9 @@ def user_part(part: o.UserPart, param: str, media: Media, *, part_level_detail: 
         url = image if isinstance(image, str) else image.url
         out = blob_or_uri(url, None, f"{param}.image_url", media, default_mime="image/*")
         detail = None if isinstance(image, str) else image.detail
-        if isinstance(detail, str) and detail in _DETAIL:
+        if isinstance(detail, str) and detail in RESOLUTIONS:
             if part_level_detail:
-                out.media_resolution = g.MediaResolution(level=_DETAIL[detail])
+                out.media_resolution = g.MediaResolution(level=RESOLUTIONS[detail])
             else:
                 media.details = (media.details or set()) | {detail}
     elif isinstance(part, o.AudioPart):
@@ -118,8 +115,6 @@ def user_part(part: o.UserPart, param: str, media: Media, *, part_level_detail: 
         out = _file_part(part.file, param, media)
     else:  # pragma: no cover - the decoder admits no other part here
         raise InvalidRequest("unexpected content part", param=param)
-    if out is not None:
-        apply_extra(out, part.extra_content, param)
     return out
 
 
@@ -139,33 +134,3 @@ def _file_part(file: o.File, param: str, media: Media) -> g.Part:
     if name and part.file_data is not None:
         part.file_data.display_name = name
     return part
-
-
-def apply_extra(part: g.Part, extra_content: Any, param: str) -> None:
-    """``extra_content.google.thought`` / ``thought_signature`` onto the part they sit on."""
-    if extra_content is UNSET:
-        return
-    ext = google.extra(extra_content)
-    thought = google.thought_flag(ext.get("thought"), f"{param}.extra_content.google.thought")
-    if thought is not None:
-        part.thought = thought or None
-    sig = google.signature(ext.get("thought_signature"), f"{param}.extra_content.google.thought_signature")
-    if sig is not None:
-        part.thought_signature = sig
-
-
-def function_response_parts(value: Any, param: str, media: Media) -> list[g.FunctionResponsePart]:
-    """``extra_content.google.parts`` of a tool message: multimodal function responses.
-
-    Accepts Google's shapes in either casing (``file_data``/``fileData``, ``mime_type``...)."""
-    if not isinstance(value, list):
-        raise InvalidRequest("extra_content.google.parts must be a list", param=param)
-    parts: list[g.FunctionResponsePart] = []
-    for i, item in enumerate(value):
-        part: g.FunctionResponsePart = google.convert(item, g.FunctionResponsePart, f"{param}[{i}]")
-        if part.inline_data is None and part.file_data is None:
-            raise InvalidRequest("a function response part needs inline_data or file_data", param=f"{param}[{i}]")
-        if part.inline_data is not None:
-            media.add_inline(part.inline_data.data, f"{param}[{i}]")
-        parts.append(part)
-    return parts

@@ -1,8 +1,9 @@
 """OpenAI ``ChatCompletionRequest`` → Gemini ``GenerateContentRequest`` (spec §1.2–§1.6).
 
-Pure: data in, data out. What Gemini has no field for (the model name to echo, the thought
-tag marker, whether to send usage in the stream, ...) travels beside the request in
-``Rendering``. Model-dependent choices come from ``models.traits(model)``, a value.
+Pure: data in, data out. What Gemini's request has no field for travels beside it in
+``Rendering``: how to shape the answer (the model name to echo, the thought tag marker,
+whether to send usage in the stream, ...) and the options the engine takes with the
+request (``stream``, ``parallel_tool_calls``). Model-dependent choices come from ``models.traits(model)``, a value.
 
 The pieces: ``messages`` (contents), ``parts`` (media), ``tools`` (function calling),
 ``google`` (``extra_body.google``), ``thinking`` (reasoning and thought tags), ``schema``.
@@ -11,8 +12,8 @@ The pieces: ``messages`` (contents), ``parts`` (media), ``tools`` (function call
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
+import msgspec
 from msgspec import UNSET
 
 from chatgate.errors import InvalidRequest
@@ -24,12 +25,15 @@ from chatgate.translate.models import ModelTraits, traits
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Rendering:
-    """How to shape the OpenAI answer: what the Gemini request cannot carry."""
+class Rendering(msgspec.Struct, frozen=True, kw_only=True):  # a Struct: cheaper to make than a dataclass
+    """What the Gemini request cannot carry: how to shape the OpenAI answer, and the
+    engine's options (``engine.generate(model, request, stream=..., parallel_tool_calls=...)``)."""
 
     model: str
     stream: bool = False
+    # OpenAI's parallel_tool_calls: False holds the model to one call per answer. The local
+    # engine honours it; Gemini has no such switch and ignores it, as Vertex does.
+    parallel_tool_calls: bool = True
     include_usage: bool = False
     # extra_body.google.thought_tag_marker: thought text is shown as <marker>…</marker>.
     thought_tag_marker: str | None = None
@@ -39,8 +43,8 @@ class Rendering:
 
 # OpenAI parameters that are valid but have no Gemini counterpart: accepted, ignored, logged.
 _IGNORED = (
-    "audio", "logit_bias", "logprobs", "top_logprobs", "metadata", "parallel_tool_calls",
-    "prediction", "service_tier", "store", "user",
+    "audio", "logit_bias", "logprobs", "top_logprobs", "metadata", "prediction", "service_tier",
+    "store", "user",
 )
 
 _EMPTY_CONFIG = g.GenerationConfig()
@@ -49,10 +53,13 @@ _MODALITIES = {"text": "TEXT", "image": "IMAGE", "audio": "AUDIO"}
 
 def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateContentRequest, Rendering]:
     model_traits = traits(model)
+    # Google's extensions, decoded and checked once; the rest is mapping.
     extras = google.options(request)
+    message_extras = google.message_extras(request.messages)
     media = parts.Media()
     system, contents = messages.contents(
-        request.messages, media, marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3
+        request.messages, message_extras, media,
+        marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3,
     )
     messages.check_not_empty(contents)
     if log.isEnabledFor(logging.DEBUG):
@@ -82,6 +89,7 @@ def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateC
     rendering = Rendering(
         model=model,
         stream=bool(request.stream),
+        parallel_tool_calls=request.parallel_tool_calls is not False,
         include_usage=bool(request.stream and request.stream_options and request.stream_options.include_usage),
         thought_tag_marker=extras.thought_tag_marker,
         legacy_functions=request.functions is not UNSET and request.tools is UNSET,
@@ -136,9 +144,6 @@ def generation_config(request: o.ChatCompletionRequest, model: ModelTraits = Mod
     return config
 
 
-_DETAIL_RESOLUTION = {"low": "MEDIA_RESOLUTION_LOW", "high": "MEDIA_RESOLUTION_HIGH"}
-
-
 def _request_resolution(details: set[str]) -> str:
     """Before Gemini 3, ``detail`` is request-level: one value for the whole request."""
     if len(details) > 1:
@@ -146,4 +151,4 @@ def _request_resolution(details: set[str]) -> str:
             "this model takes one image detail per request; got " + ", ".join(sorted(details)),
             param="messages",
         )
-    return _DETAIL_RESOLUTION[details.pop()]
+    return parts.RESOLUTIONS[details.pop()]

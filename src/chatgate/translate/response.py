@@ -2,15 +2,13 @@
 
 A non-streaming answer is the fold of the stream: ``fold`` merges chunks into one response
 (text deltas joined per candidate, streamed function-call arguments assembled, the last
-finish reason and usage kept), then ``to_chat_completion`` renders it:
+finish reason and usage kept), then ``to_chat_completion`` renders it, its parts as
+``render.py`` says and:
 
-- text → ``content``; thought text too, as Vertex does, wrapped in ``<marker>…</marker>``
-  when ``thought_tag_marker`` is set;
 - ``functionCall`` → ``tool_calls`` (or ``function_call`` for legacy ``functions``);
 - a thought signature → on its tool call, else on ``message.extra_content.google``;
-- ``inlineData`` (generated images) → ``message.audio`` with ``extra_content.google.mime_type``;
+- the first generated image → ``message.audio`` with ``extra_content.google.mime_type``;
   further images in ``message.extra_content.google.images``;
-- ``executableCode`` / ``codeExecutionResult`` → fenced blocks in ``content``;
 - citations with a URL → ``annotations``; grounding and URL-context metadata are passed
   through raw in ``message.extra_content.google``;
 - a blocked prompt → one choice, ``finish_reason: "content_filter"``, ``content: null``.
@@ -28,8 +26,9 @@ from msgspec import UNSET
 
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate import thinking, tools
+from chatgate.translate import tools
 from chatgate.translate.partial_args import ArgsWriter
+from chatgate.translate.render import PartRenderer, Rendered
 from chatgate.translate.request import Rendering
 
 # Gemini finishReason → OpenAI finish_reason (spec §6.3). Unknown values map to "stop".
@@ -131,8 +130,9 @@ def _fold_part(parts: list[g.Part], part: g.Part, open_calls: dict[int, tuple[g.
                 copy.function_call = new
                 parts.append(copy)
                 current = open_calls[index] = (new, ArgsWriter())
-            elif part.thought_signature:
-                owner = next(p for p in reversed(parts) if p.function_call is current[0])  # type: ignore[union-attr]
+            elif part.thought_signature and current is not None:
+                opened = current[0]
+                owner = next(p for p in reversed(parts) if p.function_call is opened)
                 owner.thought_signature = owner.thought_signature or part.thought_signature
             assert current is not None
             if call.partial_args:
@@ -167,59 +167,24 @@ def _finish_call(call: g.FunctionCall, writer: ArgsWriter) -> None:
 
 
 @dataclass(slots=True)
-class Rendered:
-    """One candidate's parts in OpenAI terms."""
-
-    content: list[str] = field(default_factory=list)
+class _Message(Rendered):
     tool_calls: list[o.ToolCallOut] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
-    signature: str | None = None
 
 
-def image(blob: g.Blob) -> dict[str, Any]:
-    """A generated image as Vertex returns it, in ``audio`` (with the fields OpenAI's schema
-    requires set to neutral values)."""
-    return {
-        "id": f"image-{uuid.uuid4().hex}",
-        "data": blob.data,
-        "expires_at": 0,
-        "transcript": "",
-        "extra_content": {"google": {"mime_type": blob.mime_type}},
-    }
-
-
-def code_text(part: g.Part) -> str | None:
-    if part.executable_code is not None:
-        language = (part.executable_code.language or "").lower()
-        language = "" if language == "language_unspecified" else language
-        return f"\n```{language}\n{part.executable_code.code or ''}\n```\n"
-    if part.code_execution_result is not None:
-        return f"\n```\n{part.code_execution_result.output or ''}\n```\n"
-    return None
-
-
-def render_parts(parts: list[g.Part], rendering: Rendering) -> Rendered:
-    out = Rendered()
+def render_parts(parts: list[g.Part], rendering: Rendering) -> _Message:
+    out = _Message()
+    text = PartRenderer(rendering.thought_tag_marker)
     for part in parts:
         if part.function_call is not None:
+            text.close(out)
             out.tool_calls.append(tools.tool_call_out(part.function_call, part.thought_signature))
-            continue
-        if part.thought_signature:
-            out.signature = part.thought_signature
-        if part.text is not None:
-            if part.thought and rendering.thought_tag_marker and part.text:
-                start, end = thinking.tags(rendering.thought_tag_marker)
-                out.content.append(f"{start}{part.text}{end}")
-            else:
-                out.content.append(part.text)
-        elif part.inline_data is not None:
-            out.images.append(image(part.inline_data))
-        elif (code := code_text(part)) is not None:
-            out.content.append(code)
+        else:
+            text.add(part, out)
+    text.close(out)
     return out
 
 
-def annotations(candidate: g.Candidate) -> list[dict[str, Any]]:
+def url_citations(candidate: g.Candidate) -> list[dict[str, Any]]:
     """Citations that name a URL → OpenAI ``url_citation`` annotations (indexes as Gemini
     gives them); citations without a URL have no OpenAI form and are left out."""
     metadata = candidate.citation_metadata or {}
@@ -307,7 +272,7 @@ def _choice(candidate: g.Candidate, position: int, rendering: Rendering) -> o.Ch
             ]
     if google:
         message.extra_content = {"google": google}
-    cites = annotations(candidate)
+    cites = url_citations(candidate)
     if cites:
         message.annotations = cites
     return o.Choice(

@@ -24,17 +24,17 @@ from typing import Any
 
 from msgspec import UNSET
 
+from chatgate.protocols import functions
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate import thinking, tools
+from chatgate.translate import tools
 from chatgate.translate.partial_args import ArgsWriter
+from chatgate.translate.render import PartRenderer, Rendered
 from chatgate.translate.request import Rendering
 from chatgate.translate.response import (
     block_extras,
     candidate_extras,
-    code_text,
     finish_reason,
-    image,
     new_id,
     usage,
 )
@@ -49,22 +49,19 @@ class _OpenCall:
 
 @dataclass(slots=True)
 class _Choice:
+    text: PartRenderer  # holds a thought tag open across chunks
     started: bool = False
     reason: str | None = None  # the last finishReason Gemini gave
     calls: int = 0
     open_call: _OpenCall | None = None
-    in_thought: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
-class _Delta:
+class _Delta(Rendered):
     """A delta under construction."""
 
-    content: list[str] = field(default_factory=list)
     calls: list[o.ToolCallDelta] = field(default_factory=list)
-    audio: dict[str, Any] | None = None
-    signature: str | None = None
 
 
 class StreamTranslator:
@@ -101,7 +98,7 @@ class StreamTranslator:
             index = candidate.index if candidate.index is not None else position
             state = self._choices.get(index)
             if state is None:
-                state = self._choices[index] = _Choice()
+                state = self._choices[index] = _Choice(PartRenderer(self.rendering.thought_tag_marker))
             if candidate.finish_reason:
                 state.reason = candidate.finish_reason
             state.extras.update(candidate_extras(candidate))
@@ -114,36 +111,13 @@ class StreamTranslator:
         return [self._chunk(out)] if out else []
 
     def _part(self, part: g.Part, state: _Choice, delta: _Delta) -> None:
-        call = part.function_call
-        if call is not None:
-            self._call(call, part.thought_signature, state, delta)
-            return
-        if part.thought_signature:
-            delta.signature = part.thought_signature
-        marker = self.rendering.thought_tag_marker
-        if part.text is not None:
-            if marker and part.text:
-                start, end = thinking.tags(marker)
-                if part.thought and not state.in_thought:
-                    delta.content.append(start)
-                elif not part.thought and state.in_thought:
-                    delta.content.append(end)
-                state.in_thought = bool(part.thought)
-            delta.content.append(part.text)
-            return
-        self._close_thought(state, delta)
-        if part.inline_data is not None:
-            delta.audio = image(part.inline_data)
-        elif (code := code_text(part)) is not None:
-            delta.content.append(code)
-
-    def _close_thought(self, state: _Choice, delta: _Delta) -> None:
-        if state.in_thought and self.rendering.thought_tag_marker:
-            delta.content.append(thinking.tags(self.rendering.thought_tag_marker)[1])
-        state.in_thought = False
+        if part.function_call is not None:
+            state.text.close(delta)
+            self._call(part.function_call, part.thought_signature, state, delta)
+        else:
+            state.text.add(part, delta)
 
     def _call(self, call: g.FunctionCall, signature: str | None, state: _Choice, delta: _Delta) -> None:
-        self._close_thought(state, delta)
         open_call = state.open_call
         continuing = open_call is not None and (not call.name or (call.id is not None and call.id == open_call.id))
         if continuing:
@@ -168,7 +142,7 @@ class StreamTranslator:
         else:
             arguments = tools.arguments_text(call.args)
         first = o.ToolCallDelta(
-            index=index, id=call.id or tools.new_call_id(), type="function",
+            index=index, id=call.id or functions.new_call_id(), type="function",
             function=o.FunctionDelta(name=call.name or "", arguments=arguments),
         )
         self._add(delta, first, signature)
@@ -200,8 +174,8 @@ class StreamTranslator:
                     out.function_call = fn
             else:
                 out.tool_calls = delta.calls
-        if delta.audio is not None:
-            out.audio = delta.audio
+        if delta.images:
+            out.audio = delta.images[-1]  # one image per delta (OpenAI's audio is one object)
         if delta.signature:
             out.extra_content = {"google": {"thought_signature": delta.signature}}
             if out.content is UNSET:
@@ -228,11 +202,11 @@ class StreamTranslator:
             reason: o.FinishReason = "content_filter" if self._feedback is not None else "stop"
             closing.append(o.ChunkChoice(index=0, delta=delta, finish_reason=reason))
         for index, state in sorted(self._choices.items()):
-            delta = _Delta()
-            self._close_thought(state, delta)
-            self._close_call(state, delta)
+            closed = _Delta()
+            state.text.close(closed)
+            self._close_call(state, closed)
             reason = finish_reason(state.reason, called=state.calls > 0, legacy=self.rendering.legacy_functions)
-            choice = self._emit(state, index, delta, reason)
+            choice = self._emit(state, index, closed, reason)
             assert choice is not None
             if state.extras:
                 extra = choice.delta.extra_content if isinstance(choice.delta.extra_content, dict) else {}

@@ -1,4 +1,4 @@
-"""Thinking: ``reasoning_effort``, thought tags in text, and thought signatures in history.
+"""Thinking: ``reasoning_effort``, and thought tags in text.
 
 - ``reasoning_effort`` becomes a ``thinkingBudget`` on Gemini 2.x (Vertex's documented
   budgets) and a ``thinkingLevel`` on Gemini 3 and later (Google's compatibility table:
@@ -14,7 +14,6 @@ import re
 
 from chatgate.errors import InvalidRequest, Unsupported
 from chatgate.protocols import gemini as g
-from chatgate.translate.google import SKIP_SIGNATURE
 from chatgate.translate.models import ModelTraits
 
 _BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
@@ -59,23 +58,3 @@ def split_tagged(text: str, marker: str) -> list[tuple[str, bool]]:
     if position < len(text):
         pieces.append((text[position:], False))
     return [(piece, thought) for piece, thought in pieces if piece]
-
-
-def fill_missing_signatures(request: g.GenerateContentRequest) -> int:
-    """Give the first function call of each model step of the current turn the dummy
-    signature when the step carries none (Google's documented last resort for histories
-    it did not produce). The current turn starts after the last user content that holds
-    something other than function responses. Returns how many parts were changed."""
-    start = 0
-    for i, content in enumerate(request.contents):
-        if content.role == "user" and any(p.function_response is None for p in content.parts):
-            start = i + 1
-    changed = 0
-    for content in request.contents[start:]:
-        if content.role != "model":
-            continue
-        calls = [p for p in content.parts if p.function_call is not None]
-        if calls and not any(p.thought_signature for p in calls):
-            calls[0].thought_signature = SKIP_SIGNATURE
-            changed += 1
-    return changed

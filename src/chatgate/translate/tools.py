@@ -16,29 +16,21 @@ that synthetic shape is not sent to Gemini (it never saw it); any other id is ec
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from msgspec import UNSET
 
 from chatgate.errors import InvalidRequest
+from chatgate.protocols import functions
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
 from chatgate.translate import google, schema
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,63}$")
-_SYNTHETIC_ID = re.compile(r"^function-call-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def new_call_id() -> str:
-    return f"function-call-{uuid.uuid4()}"
-
 
 def gemini_id(call_id: str) -> str | None:
     """The id to send to Gemini for an OpenAI call id, or None for ids chatgate made up."""
-    return None if _SYNTHETIC_ID.match(call_id) else call_id
+    return None if functions.made_up(call_id) else call_id
 
 
 # --- declarations and tool choice ---------------------------------------------------------
@@ -53,15 +45,7 @@ def declarations(request: o.ChatCompletionRequest) -> list[g.FunctionDeclaration
     out: list[g.FunctionDeclaration] = []
     seen: set[str] = set()
     for fn, param in defs:
-        if not _NAME.match(fn.name):
-            raise InvalidRequest(
-                "function names must start with a letter or an underscore and hold at most 64 "
-                "letters, digits, underscores, dots, colons or dashes",
-                param=f"{param}.name",
-            )
-        if fn.name in seen:
-            raise InvalidRequest(f"function `{fn.name}` is declared twice", param=f"{param}.name")
-        seen.add(fn.name)
+        functions.check_name(fn.name, f"{param}.name", seen)
         decl = g.FunctionDeclaration(name=fn.name, description=fn.description or None)
         if isinstance(fn.parameters, dict):
             params = schema.json_schema(fn.parameters, f"{param}.parameters")
@@ -80,15 +64,17 @@ def calling_config(request: o.ChatCompletionRequest, names: set[str], *, stream_
     param = "tool_choice"
     if choice is None and request.function_call is not UNSET:
         choice, param = request.function_call, "function_call"
+    if choice is None and not (stream_arguments and names):
+        return None  # most requests
     config = g.FunctionCallingConfig()
     if isinstance(choice, str):
         if choice in ("required", "validated") and not names:
-            raise InvalidRequest(f"tool_choice `{choice}` needs at least one function in tools", param=param)
+            raise functions.no_functions(param)
         config.mode = _MODES[choice]
     elif choice is not None:
         name = choice.function.name if isinstance(choice, o.NamedToolChoice) else choice.name
         if name not in names:
-            raise InvalidRequest(f"tool_choice names `{name}`, which is not among the declared functions", param=param)
+            raise functions.unknown_choice(name, param)
         config.mode, config.allowed_function_names = "ANY", [name]
     if stream_arguments and names:
         config.stream_function_call_arguments = True
@@ -122,7 +108,7 @@ def arguments(text: str, param: str) -> dict[str, Any]:
     return value
 
 
-def call_parts(message: o.AssistantMessage, param: str, calls: dict[str, Call]) -> list[g.Part]:
+def call_parts(message: o.AssistantMessage, param: str, extras: google.MessageExtras, calls: dict[str, Call]) -> list[g.Part]:
     """An assistant message's ``tool_calls`` (or legacy ``function_call``), in order, each
     with the thought signature it came with."""
     parts: list[g.Part] = []
@@ -134,11 +120,8 @@ def call_parts(message: o.AssistantMessage, param: str, calls: dict[str, Call]) 
                     id=gemini_id(call.id),
                     name=call.function.name,
                     args=arguments(call.function.arguments, f"{where}.function.arguments"),
-                )
-            )
-            ext = google.extra(call.extra_content)
-            part.thought_signature = google.signature(
-                ext.get("thought_signature"), f"{where}.extra_content.google.thought_signature"
+                ),
+                thought_signature=extras.call(i).thought_signature,
             )
             calls[call.id] = Call(name=call.function.name, position=len(calls))
             parts.append(part)
@@ -202,7 +185,7 @@ def arguments_text(args: dict[str, Any] | None) -> str:
 
 def tool_call_out(call: g.FunctionCall, signature: str | None) -> o.ToolCallOut:
     out = o.ToolCallOut(
-        id=call.id or new_call_id(),
+        id=call.id or functions.new_call_id(),
         function=o.FunctionCallOut(name=call.name or "", arguments=arguments_text(call.args)),
     )
     if signature:

@@ -28,16 +28,12 @@ import httpx
 import msgspec
 
 from chatgate.config import GeminiSettings
+from chatgate.engines.admission import Admission
 from chatgate.engines.gemini import allow, auth, errors, sse
-from chatgate.errors import (
-    ChatgateError,
-    InvalidRequest,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from chatgate.engines.gemini.signatures import fill_missing_signatures
+from chatgate.engines.http_errors import transport_error
+from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError
 from chatgate.protocols import gemini as g
-from chatgate.translate.thinking import fill_missing_signatures
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +123,7 @@ class GeminiEngine:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60.0),
             transport=transport,
         )
+        self.admission = Admission("Gemini", settings.max_concurrency, settings.queue_size)
 
     is_configured = staticmethod(is_configured)
 
@@ -172,21 +169,25 @@ class GeminiEngine:
         allow.check(self.settings, request)
         body = _encoder.encode(self.prepare(request))
         url = self.url(model, stream=stream)
-        attempt = 0
-        while True:
-            yielded = False
-            try:
-                async for chunk in self._attempt(url, body, stream=stream):
-                    yielded = True
-                    yield chunk
-                return
-            except ChatgateError as exc:
-                delay = self._backoff(exc, attempt)
-                if yielded or delay is None:
-                    raise
-                log.info("Gemini answered %s; retry %d in %.1fs", exc.status, attempt + 1, delay)
-            attempt += 1
-            await asyncio.sleep(delay)
+        admitted = await self.admission.acquire()
+        try:
+            attempt = 0
+            while True:
+                yielded = False
+                try:
+                    async for chunk in self._attempt(url, body, stream=stream):
+                        yielded = True
+                        yield chunk
+                    return
+                except ChatgateError as exc:
+                    delay = self._backoff(exc, attempt)
+                    if yielded or delay is None:
+                        raise
+                    log.info("Gemini answered %s; retry %d in %.1fs", exc.status, attempt + 1, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+        finally:
+            self.admission.release(admitted)
 
     def _backoff(self, error: ChatgateError, attempt: int) -> float | None:
         """Seconds to wait before retrying, or None when not to retry."""
@@ -199,12 +200,14 @@ class GeminiEngine:
 
     async def _attempt(self, url: str, body: bytes, *, stream: bool) -> AsyncIterator[g.GenerateContentResponse]:
         headers = {"Content-Type": "application/json", **(await self._auth.headers())}  # type: ignore[union-attr]
+        answering = False
         try:
             async with self._client.stream("POST", url, content=body, headers=headers) as response:
                 if response.status_code != 200:
                     raise errors.body_error(
                         response.status_code, await response.aread(), response.headers.get("Retry-After")
                     )
+                answering = True
                 if not stream:
                     chunk = _decode(await response.aread())
                     if not _substantive(chunk):
@@ -221,10 +224,8 @@ class GeminiEngine:
                         yield chunk
                 if not said:
                     raise UpstreamError("Gemini returned a stream without content", code="empty_response")
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"Gemini did not answer in time: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"could not reach Gemini: {type(exc).__name__}: {exc}") from exc
+            raise transport_error(exc, "Gemini", self.settings.timeout, answering=answering) from exc
 
 
 def _decode(payload: bytes) -> g.GenerateContentResponse:

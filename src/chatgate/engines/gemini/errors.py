@@ -14,11 +14,13 @@ logged, and the client gets a generic 502 ``upstream_auth_failed``, as from a re
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
 
+import msgspec
+
+from chatgate.engines.http_errors import unwrap_error_list
 from chatgate.errors import ChatgateError, UpstreamError, error_for_status
 
 HTTP_FOR_STATUS: dict[str, int] = {
@@ -63,8 +65,7 @@ def status_error(error: dict[str, Any], http_status: int, retry_after: str | Non
 
 def rpc_status(value: Any) -> dict[str, Any] | None:
     """The ``error`` object of a parsed body, unwrapping Google's one-element array."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
+    value = unwrap_error_list(value)
     if isinstance(value, dict) and isinstance(value.get("error"), dict):
         return value["error"]
     return None
@@ -73,8 +74,8 @@ def rpc_status(value: Any) -> dict[str, Any] | None:
 def body_error(http_status: int, body: bytes, retry_after: str | None = None) -> ChatgateError:
     """A failed HTTP response → a chatgate error, whatever the body holds."""
     try:
-        error = rpc_status(json.loads(body))
-    except ValueError:
+        error = rpc_status(msgspec.json.decode(body))
+    except msgspec.DecodeError:
         error = None
     if error is not None:
         return status_error(error, http_status, retry_after)

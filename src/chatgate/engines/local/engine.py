@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 from chatgate.config import Settings
+from chatgate.engines.admission import Admission
 from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.assemble import Parts
 from chatgate.engines.local.generation import Call, End, Generation, Text
 from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
-from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound, RateLimited
+from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
@@ -80,9 +81,7 @@ class LocalModel:
         self.slots: list[_Slot] = []
         self.threads = spec.threads or available_cores()
         self._format: Callable[..., Any] | None = None
-        self._free = asyncio.Semaphore(spec.parallel)
-        self._waiting = 0
-        self._seconds_per_job = 2.0  # a moving average, for Retry-After
+        self.admission = Admission(f"model {spec.name!r}", spec.parallel, spec.queue_size, hold_estimate=2.0)
         # How the last candidate generation ended (finish reason or "CANCELLED", tokens made).
         self.last_run: tuple[str, int] | None = None
         # The chat template renders tools and calls itself (Hermes format), see tools.py.
@@ -146,30 +145,21 @@ class LocalModel:
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return self.admission.waiting
 
     def _threads_each(self) -> int:
         """CPU threads for one generation now: shared out among those running."""
         return max(1, self.threads // max(1, self.active))
 
-    async def _acquire(self) -> _Slot:
-        if self._free.locked() and self._waiting >= self.spec.queue_size:
-            raise RateLimited(
-                f"model {self.spec.name!r} is busy and its queue is full; retry later",
-                retry_after=self._seconds_per_job * (self._waiting // self.spec.parallel + 1),
-            )
-        self._waiting += 1
-        try:
-            await self._free.acquire()
-        finally:
-            self._waiting -= 1
+    async def _acquire(self) -> tuple[_Slot, float]:
+        admitted = await self.admission.acquire()
         slot = next(slot for slot in self.slots if not slot.busy)
         slot.busy = True
-        return slot
+        return slot, admitted
 
-    def _release(self, slot: _Slot) -> None:
+    def _release(self, slot: _Slot, admitted: float) -> None:
         slot.busy = False
-        self._free.release()
+        self.admission.release(admitted)
 
     async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
                        parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
@@ -177,24 +167,21 @@ class LocalModel:
         messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
         tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
         sampling = prompts.sampling(request)
-        slot = await self._acquire()
+        slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
         cancel = threading.Event()
-        started = time.perf_counter()
 
         def emit(event: Event) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         def release(_: object) -> None:
-            elapsed = time.perf_counter() - started
-            self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * elapsed
-            loop.call_soon_threadsafe(self._release, slot)
+            loop.call_soon_threadsafe(self._release, slot, admitted)
 
         try:
             job = loop.run_in_executor(slot.executor, self._run, slot.llama, messages, tools, sampling, out, cancel, emit)
         except BaseException:
-            self._release(slot)
+            self._release(slot, admitted)
             raise
         job.add_done_callback(release)
         try:

@@ -58,7 +58,9 @@ def package_gguf(package: str) -> Path:
 
 def specs(settings: Settings) -> list[LocalModelSpec]:
     """Every local model to load: the configured ones, or by default the embedded model
-    (plus Gemma 3 270M when its package is installed)."""
+    (plus Gemma 3 270M when its package is installed); none when ``local.enabled`` is false."""
+    if not settings.local.enabled:
+        return []
     configured = dict(settings.models)
     if not configured:
         configured[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])

@@ -1,7 +1,7 @@
 """The canonical request, as a local chat model sees it: chat-template messages, the
 sampling options, and what the model may write (``Output``: free text, JSON under a schema,
-function calls). What a text-only local model cannot do is refused here, with a 400 that
-says so; so is a schema the engine cannot enforce."""
+function calls). What a text-only local model cannot do is refused first, by asking
+``engines/capabilities.py`` (a 400 that says what); so is a schema the engine cannot enforce."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from chatgate.engines import capabilities
 from chatgate.engines.local import schema as schemas
 from chatgate.engines.local import tools as calls
 from chatgate.errors import Unsupported
@@ -22,6 +23,9 @@ DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
 
 Message = dict[str, Any]
+
+# What a local model can do beyond text in and text out (see engines/capabilities.py).
+CAPABILITIES = frozenset({"function calling"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +63,13 @@ class Output:
 
 
 def output(request: g.GenerateContentRequest, model: str, *, parallel_tool_calls: bool = True) -> Output:
-    """What the model may write, every schema checked (400 before anything runs)."""
+    """What the model may write, every schema checked (400 before anything runs). A request
+    that needs more than a local model can do is refused here, before anything else."""
+    capabilities.check(request, CAPABILITIES, model)
     config = request.generation_config or g.GenerationConfig()
     answer = _answer_schema(config, model)
     shown = answer if answer is not None and answer is not schemas.ANY_OBJECT else None
-    toolset = calls.toolset(request, model)
+    toolset = calls.toolset(request)
     if toolset is not None and toolset.mode == "ANY" and len(toolset.allowed) == 1:
         # A function named in tool_choice is called once, as OpenAI's models do.
         parallel_tool_calls = False
@@ -109,7 +115,9 @@ def messages(request: g.GenerateContentRequest, model: str, out: Output, *, temp
 
     ``template_tools``: the model's chat template renders tools and calls itself (Hermes
     format); else they are rendered here (see ``tools``)."""
-    _check_request(request, model)
+    for name in ("safety_settings", "labels"):
+        if getattr(request, name):
+            log.debug("local model %s ignores %s", model, name)
     result: list[Message] = []
     system = ""
     if request.system_instruction and request.system_instruction.parts:
@@ -186,26 +194,7 @@ def _text(parts: list[g.Part], model: str, where: str) -> str:
         if part.text is not None:
             if not part.thought:
                 texts.append(part.text)
-        elif part.inline_data is not None or part.file_data is not None:
-            mime = (part.inline_data or part.file_data).mime_type or "media"  # type: ignore[union-attr]
-            raise Unsupported(
-                f"model {model!r} is a text-only local model: it cannot take {mime} input",
-                param="messages", code="unsupported_content",
-            )
-        else:
+        else:  # media was refused by capabilities.check; this is something stranger
             raise Unsupported(f"model {model!r} cannot take this kind of content ({where})", param="messages")
     # Messages merged into one turn were separate paragraphs.
     return "\n\n".join(texts)
-
-
-def _check_request(request: g.GenerateContentRequest, model: str) -> None:
-    config = request.generation_config or g.GenerationConfig()
-    modalities = {m.upper() for m in config.response_modalities or ()} - {"TEXT"}
-    if modalities:
-        raise Unsupported(f"local model {model!r} produces text only, not {', '.join(sorted(modalities)).lower()}",
-                          param="modalities")
-    if request.cached_content:
-        raise Unsupported("cached contents are a Gemini feature", param="extra_body.google.cached_content")
-    for name in ("safety_settings", "labels"):
-        if getattr(request, name):
-            log.debug("local model %s ignores %s", model, name)

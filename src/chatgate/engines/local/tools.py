@@ -21,24 +21,19 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from chatgate.engines.local import schema as schemas
 from chatgate.engines.local.partial import ArgsReader
-from chatgate.errors import InvalidRequest, Unsupported
+from chatgate.errors import InvalidRequest
+from chatgate.protocols import functions as rules
 from chatgate.protocols import gemini as g
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,63}$")
 # The frame before a call's arguments (and, from the second call on, the end of the last one).
 _HEADER = re.compile(r'(?:\}\s*</tool_call>)?\s*<tool_call>\s*\{\s*"name"\s*:\s*"([^"]*)"\s*,\s*"arguments"\s*:\s*')
-
-
-def new_call_id() -> str:
-    return f"function-call-{uuid.uuid4()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,27 +56,17 @@ class Toolset:
         return self.mode != "NONE" and bool(self.allowed)
 
 
-def toolset(request: g.GenerateContentRequest, model: str) -> Toolset | None:
+def toolset(request: g.GenerateContentRequest) -> Toolset | None:
     """The request's function declarations and calling config, checked; None without tools."""
     functions: list[Function] = []
     seen: set[str] = set()
     position = 0
-    for t, tool in enumerate(request.tools or ()):
-        if tool.function_declarations is None:
-            raise Unsupported(
-                f"Google's native tools (search, code execution, ...) need Gemini; {model!r} is a local model",
-                param="tools")
-        for declaration in tool.function_declarations:
+    for tool in request.tools or ():
+        # Google's native tools were refused by capabilities.check (prompt.output).
+        for declaration in tool.function_declarations or ():
             param = f"tools[{position}].function"
             position += 1
-            if not _NAME.match(declaration.name):
-                raise InvalidRequest(
-                    f"invalid function name {declaration.name!r}: names start with a letter or an underscore "
-                    "and hold at most 64 letters, digits, underscores, dots, colons or dashes",
-                    param=f"{param}.name")
-            if declaration.name in seen:
-                raise InvalidRequest(f"function `{declaration.name}` is declared twice", param=f"{param}.name")
-            seen.add(declaration.name)
+            rules.check_name(declaration.name, f"{param}.name", seen)
             functions.append(Function(declaration.name, declaration.description, _parameters(declaration, param)))
     config = (request.tool_config.function_calling_config if request.tool_config else None) or g.FunctionCallingConfig()
     mode = (config.mode or "AUTO").upper()
@@ -92,13 +77,11 @@ def toolset(request: g.GenerateContentRequest, model: str) -> Toolset | None:
     allowed = list(config.allowed_function_names or ())
     if not functions:
         if mode == "ANY" or allowed:
-            raise InvalidRequest("tool_choice asks for a function call, but no functions are declared in tools",
-                                 param="tool_choice")
+            raise rules.no_functions()
         return None
     for name in allowed:
         if name not in seen:
-            raise InvalidRequest(f"tool_choice names `{name}`, which is not among the declared functions",
-                                 param="tool_choice")
+            raise rules.unknown_choice(name)
     return Toolset(tuple(functions), mode, tuple(allowed or names))
 
 
@@ -237,7 +220,7 @@ class CallReader:
                 match = _HEADER.match(self._buffer)
                 if match is None:
                     continue
-                self._call = CallStart(new_call_id(), match.group(1))
+                self._call = CallStart(rules.new_call_id(), match.group(1))
                 events.append(self._call)
                 text, self._buffer = self._buffer[match.end():], ""
                 self._reader, self._args = ArgsReader(), []
