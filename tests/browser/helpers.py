@@ -34,7 +34,7 @@ def wait_ready(page: Any) -> None:
 
 
 def stat(page: Any, name: str) -> str:
-    return page.locator(f'#stats [data-stat="{name}"]').inner_text()
+    return str(page.locator(f'#stats [data-stat="{name}"]').inner_text())
 
 
 def last_answer(page: Any) -> Any:

@@ -4,8 +4,9 @@ needs one, shows a refusal as the API returned it, and keeps the key for the tab
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
