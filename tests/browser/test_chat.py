@@ -126,7 +126,7 @@ def test_an_endpoint_added_by_id_answers_at_its_own_url(page: Any, live: LiveSer
 def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, token: str, tmp_path: Path) -> None:
     ready(page, live, token, max_tokens=16)
     page.fill("#system", "You answer in one short sentence.")
-    page.fill("#stop", "\n\n")
+    page.fill("#stop", "\\n\\n\nEND")  # two lines: a blank line (escaped), END
     send(page, "Say hello.")
     page.click("#code summary")
     curl = page.locator("#snippet").inner_text()
@@ -146,6 +146,8 @@ def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, tok
     done = subprocess.run(["bash", "-c", curl], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr
+    sent = json.loads(curl.split("<<'EOF'\n", 1)[1].rsplit("\nEOF", 1)[0])
+    assert sent["stop"] == ["\n\n", "END"] and sent["max_tokens"] == 16
     reply = json.loads(done.stdout)
     assert reply["object"] == "chat.completion" and reply["model"] == MODEL
     assert reply["usage"]["completion_tokens"] <= 16

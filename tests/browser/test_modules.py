@@ -105,3 +105,18 @@ def test_the_picker_adds_models_by_name_and_refuses_unknown_endpoints(page: Any,
     assert page.locator("#model").input_value() == "openapi:google/gemini-2.5-flash"
     page.reload()  # kept for the tab
     page.locator('#model option[value="openapi:google/gemini-2.5-flash"]').wait_for(state="attached")
+
+
+def test_the_request_body_is_built_from_the_settings(page: Any, server: LiveServer) -> None:
+    open_page(page, server.url)
+    settings = {"model": "m", "system": "Be brief.", "temperature": "0.5", "maxTokens": "", "seed": "3",
+                "stop": "\\n\\n\nEND\n\nback\\\\slash\\t", "format": "json_schema", "schema": {"type": "object"},
+                "tools": None, "toolChoice": "auto"}
+    body = run(page, "request.js", "buildBody", settings, [{"role": "user", "content": "hi"}])
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        "temperature": 0.5, "seed": 3, "stop": ["\n\n", "END", "back\\slash\t"],
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
+    }

@@ -1,6 +1,11 @@
 // The chat completion request the page sends, built from its settings, and the same request
 // as code a user can copy (curl, Python `openai`), with the Vertex-style base URL.
 
+/** A stop sequence as typed: `\n`, `\t` and `\\` stand for a newline, a tab, a backslash. */
+function unescapeStop(text) {
+  return text.replace(/\\([nt\\])/g, (_, c) => ({ n: "\n", t: "\t", "\\": "\\" })[c]);
+}
+
 /** The request body (without the page's streaming options). */
 export function buildBody(settings, messages) {
   const body = { model: settings.model, messages: [] };
@@ -9,7 +14,7 @@ export function buildBody(settings, messages) {
   if (settings.temperature !== "") body.temperature = Number(settings.temperature);
   if (settings.maxTokens !== "") body.max_tokens = Number(settings.maxTokens);
   if (settings.seed !== "") body.seed = Number(settings.seed);
-  const stop = settings.stop.split("\n").filter((s) => s !== "");
+  const stop = settings.stop.split("\n").filter((s) => s !== "").map(unescapeStop);
   if (stop.length) body.stop = stop;
   if (settings.format === "json_object") body.response_format = { type: "json_object" };
   if (settings.format === "json_schema") {
