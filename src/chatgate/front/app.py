@@ -21,7 +21,7 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import projects, render
+from chatgate.front import projects, render, static
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
 from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
@@ -119,6 +119,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *static.routes(),
     ]
     app = Starlette(
         routes=routes,

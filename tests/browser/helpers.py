@@ -1,0 +1,41 @@
+"""What the browser tests do on the page, in the page's own terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def open_page(page: Any, url: str, key: str | None = None) -> None:
+    """Load the playground (through ``/``) and, when given, enter the key the page asks for."""
+    page.goto(url + "/")
+    if key is not None:
+        wait_state(page, "need-key")
+        page.fill("#key", key)
+        page.click("#auth button:text('Use')")
+    wait_state(page, "ready")
+
+
+def send(page: Any, text: str) -> None:
+    """Type a message, send it and wait until the answer has finished."""
+    page.fill("#prompt", text)
+    page.click("#send")
+    wait_ready(page)
+
+
+def wait_state(page: Any, state: str) -> None:
+    """Wait for the page's state (``loading``, ``need-key``, ``ready``, ``busy``). Selectors,
+    not ``wait_for_function``: that evaluates a string, which the page's CSP forbids."""
+    page.locator(f'body[data-state="{state}"]').wait_for(state="attached")
+
+
+def wait_ready(page: Any) -> None:
+    """Sending sets the state to ``busy`` synchronously, so ``ready`` means the answer ended."""
+    wait_state(page, "ready")
+
+
+def stat(page: Any, name: str) -> str:
+    return str(page.locator(f'#stats [data-stat="{name}"]').inner_text())
+
+
+def last_answer(page: Any) -> Any:
+    return page.locator("#messages li.assistant").last
