@@ -18,7 +18,7 @@ from typing import Any
 
 import uvicorn
 
-RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "gemini-recordings" / "mock-responses"
+RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "gemini-recordings" / "mock-responses"
 
 
 @dataclass
