@@ -25,7 +25,9 @@ from llama_cpp.llama_grammar import LlamaGrammar  # noqa: E402
 
 from chatgate.engines.local import prompt, schema  # noqa: E402
 from chatgate.engines.local.constrain import Constraint, tokenizer  # noqa: E402
+from chatgate.engines.local.engine import available_cores  # noqa: E402
 from chatgate.engines.local.generation import MIN_P, TOP_K  # noqa: E402
+from chatgate.engines.local.llama import Context  # noqa: E402
 from chatgate.engines.local.models import EMBEDDED_PACKAGE, package_gguf  # noqa: E402
 from chatgate.protocols import gemini as g  # noqa: E402
 
@@ -62,14 +64,23 @@ class Timed(Constraint):
         Timed.spent += time.perf_counter() - started
 
 
-def run(llama: Any, tokens: list[int], limit: int, seed: int, constraint: Constraint | None = None,
-        grammar: LlamaGrammar | None = None) -> tuple[int, float]:
-    llama.set_seed(seed)
-    produced = 0
+def run(context: Context, tokens: list[int], limit: int, seed: int, constraint: Constraint | None = None,
+        gbnf: tuple[llama_cpp.Llama, LlamaGrammar] | None = None) -> tuple[int, float]:
+    """chatgate's context (free or under llguidance), or, with ``gbnf``, llama-cpp-python's own
+    ``Llama`` on the same file under a GBNF grammar."""
     started = time.perf_counter()
-    for token in llama.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0,
-                                logits_processor=[constraint] if constraint else None, grammar=grammar):
-        if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+    if gbnf is not None:
+        llama, grammar = gbnf
+        llama.set_seed(seed)
+        stream = llama.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0,
+                                grammar=grammar)
+    else:
+        context.set_seed(seed)
+        stream = context.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temperature=1.0,
+                                  logits_processor=constraint)
+    produced = 0
+    for token in stream:
+        if context.is_end(token):  # the same vocabulary in both
             break
         produced += 1
         if constraint is not None:
@@ -85,11 +96,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=available_cores())
     args = parser.parse_args()
-    llama = llama_cpp.Llama(model_path=str(package_gguf(EMBEDDED_PACKAGE)), n_ctx=1024, n_threads=args.threads, verbose=False)
-    tokenizer(llama)  # built once per model, at the first constrained request
-    tokens = llama.tokenize(PROMPT.encode(), special=True)
+    path = package_gguf(EMBEDDED_PACKAGE)
+    context = Context(path, context_size=1024, threads=args.threads)
+    llama = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads,
+                            verbose=False)
+    tokenizer(context)  # built once per model, at the first constrained request
+    tokens = context.tokenize(PROMPT, add_bos=True, special=True)
     json_grammar = f"start: answer\nanswer: {schema.json_rule(SCHEMA)}"
     call_request = g.GenerateContentRequest(contents=[], tools=[g.Tool(function_declarations=[
         g.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)])],
@@ -100,20 +114,21 @@ def main() -> None:
 
     variants = {
         "free text": dict,
-        "llguidance JSON Schema": lambda: {"constraint": Timed(llama, json_grammar)},
-        "llguidance tool call (parallel)": lambda: {"constraint": Timed(llama, call_grammar)},
-        "llama.cpp GBNF JSON Schema": lambda: {"grammar": gbnf_source},
+        "llguidance JSON Schema": lambda: {"constraint": Timed(context, json_grammar)},
+        "llguidance tool call (parallel)": lambda: {"constraint": Timed(context, call_grammar)},
+        "llama.cpp GBNF JSON Schema": lambda: {"gbnf": (llama, gbnf_source)},
     }
     results: dict[str, list[float]] = {name: [] for name in variants}
     counts: dict[str, int] = {name: 0 for name in variants}
-    run(llama, tokens, 4, 0)  # warm up: the prompt is in the KV cache from here on
+    run(context, tokens, 4, 0)  # warm up: the prompt is in the KV cache from here on
+    run(context, tokens, 4, 0, gbnf=(llama, gbnf_source))
     for i in range(args.runs):
         for name, make in variants.items():
-            produced, seconds = run(llama, tokens, args.tokens, seed=100 + i, **make())
+            produced, seconds = run(context, tokens, args.tokens, seed=100 + i, **make())
             results[name].append(produced / seconds)
             counts[name] += produced
     base = statistics.median(results["free text"])
-    print(f"SmolLM2-135M Q4_1, {args.runs} runs of up to {args.tokens} tokens, threads={args.threads or 'default'}")
+    print(f"SmolLM2-135M Q4_1, {args.runs} runs of up to {args.tokens} tokens, threads={args.threads}")
     print(f"{'variant':34} {'tokens/s':>9} {'ratio':>6} {'tokens':>7}")
     for name, rates in results.items():
         median = statistics.median(rates)

@@ -1,4 +1,4 @@
-"""Validate chatgate's output against OpenAI's own OpenAPI document (``../shared/data``).
+"""Validate chatgate's output against OpenAI's own OpenAPI document (``tests/data/openai-openapi``).
 
 The document is OpenAPI 3.1 but still carries 3.0-style ``nullable: true`` markers; each is
 turned into a JSON Schema ``null`` alternative first, or real OpenAI responses fail too.
@@ -15,8 +15,7 @@ from typing import Any
 
 import jsonschema
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OPENAPI = SHARED / "data" / "openai-openapi" / "openapi.json"
+OPENAPI = Path(__file__).resolve().parent / "data" / "openai-openapi" / "openapi.json"
 
 
 def _fix_nullable(node: Any) -> Any:

@@ -1,4 +1,4 @@
-"""``chatgate serve`` and ``chatgate token``."""
+"""``chatgate serve``, ``chatgate token`` and ``chatgate check``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--config", help="a TOML config file (for auth.state_dir)")
     token.add_argument("--project", help="limit the token to one project (default: every project)")
     token.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
+
+    check = commands.add_parser("check", help="check that every configured model, credential and endpoint works")
+    check.add_argument("--config", help="a TOML config file")
     return parser
 
 
@@ -56,10 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             secret = tokens.load_secret(config.state_dir(settings))
             print(tokens.mint(secret, project=args.project, lifetime=args.lifetime))
             return 0
+        if args.command == "check":
+            return check(settings)
         return serve(settings)
     except tokens.SecretError as exc:
         print(f"chatgate: unsafe token secret: {exc}", file=sys.stderr)
         return 2
+
+
+def check(settings: config.Settings) -> int:
+    """Print the table of checks; 1 if any failed."""
+    import asyncio
+
+    from chatgate import check as checks
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("chatgate.upstream").setLevel(logging.ERROR)  # a replica's failure is in the table
+    rows = asyncio.run(checks.run(settings))
+    print(checks.table(rows))
+    return 1 if checks.failed(rows) else 0
 
 
 def serve(settings: config.Settings) -> int:

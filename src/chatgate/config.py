@@ -9,7 +9,7 @@ before anything starts.
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir, max_token_lifetime
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
-    [local]     enabled; parallel, queue_size, threads, context_size: defaults for every local model
+    [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
 """
@@ -121,6 +121,9 @@ class LocalSettings(_Section):
     queue_size: Annotated[int, Meta(ge=0)] = 16
     threads: Annotated[int, Meta(ge=1)] | None = None
     context_size: Annotated[int, Meta(ge=128)] = 4096
+    # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes them in a child
+    # process before serving (engines/local/probe.py); "on" and "off" decide without a probe.
+    extra_buffers: Literal["auto", "on", "off"] = "auto"
 
 
 class ModelSettings(_Section):
@@ -132,6 +135,7 @@ class ModelSettings(_Section):
     queue_size: Annotated[int, Meta(ge=0)] | None = None
     parallel: Annotated[int, Meta(ge=1, le=64)] | None = None
     chat_template: str | None = None  # override the GGUF's own template
+    extra_buffers: Literal["auto", "on", "off"] | None = None
     aliases: list[str] = msgspec.field(default_factory=list)
 
 

@@ -41,8 +41,15 @@ def wait_idle(server: LiveServer, limit: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def counts(server: LiveServer) -> tuple[int, int]:
+    """Candidates the model ended cancelled, and tokens it generated, so far."""
+    counted = server.state.local.model(MODEL).counts
+    return counted.ended.get("CANCELLED", 0), counted.tokens
+
+
 def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: dict[str, str]) -> None:
     wait_idle(live)
+    cancelled, tokens = counts(live)
     with httpx.stream("POST", live.url + "/v1/chat/completions", headers=auth, json=LONG, timeout=60) as r:
         assert r.status_code == 200
         seen = 0
@@ -52,11 +59,8 @@ def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: di
             if seen >= 3:
                 break
     wait_idle(live)
-    last_run = local_model(live).last_run
-    assert last_run is not None
-    reason, produced = last_run
-    assert reason == "CANCELLED"
-    assert produced < LONG["max_tokens"]
+    assert counts(live)[0] == cancelled + 1
+    assert counts(live)[1] - tokens < LONG["max_tokens"]
     # The engine takes the next request at once.
     r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json={**LONG, "stream": False, "max_tokens": 3})
     assert r.status_code == 200
@@ -64,15 +68,13 @@ def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: di
 
 def test_client_disconnect_stops_non_streaming_generation(live: LiveServer, auth: dict[str, str]) -> None:
     wait_idle(live)
+    cancelled, tokens = counts(live)
     body = {**LONG, "stream": False}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(live.url + "/v1/chat/completions", headers=auth, json=body, timeout=1.0)
     wait_idle(live)
-    last_run = local_model(live).last_run
-    assert last_run is not None
-    reason, produced = last_run
-    assert reason == "CANCELLED"
-    assert produced < LONG["max_tokens"]
+    assert counts(live)[0] == cancelled + 1
+    assert counts(live)[1] - tokens < LONG["max_tokens"]
 
 
 def test_parallel_generations_then_a_full_queue_answers_429(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.serve import AppServer
 
-RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "gemini-recordings" / "mock-responses"
+RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "gemini-recordings" / "mock-responses"
 
 
 @dataclass

@@ -10,43 +10,38 @@ chain, so penalties, top-k/top-p and temperature only ever choose among allowed 
 from __future__ import annotations
 
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
 
+from chatgate.engines.local.llama import Context
+
 _MINUS_INFINITY = np.float32(-np.inf)
-_tokenizers: dict[int, Any] = {}
+_tokenizers: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def tokenizer(llama: Any) -> Any:
+def tokenizer(context: Context) -> Any:
     """llguidance's view of a model's vocabulary: built once per model file (about a
     second) and shared by every context of that model."""
-    key = llama.model_path
+    key = str(context.path)
     with _lock:
         found = _tokenizers.get(key)
         if found is None:
-            import llguidance.llamacpp
-
-            with warnings.catch_warnings():
-                # llguidance reads token attributes through a llama.cpp call its newer
-                # releases deprecate (once per token of the vocabulary): not ours to fix.
-                warnings.filterwarnings("ignore", "llama_token_get_attr is deprecated", DeprecationWarning)
-                found = _tokenizers[key] = llguidance.llamacpp.lltokenizer_from_vocab(llama._model.vocab)
+            found = _tokenizers[key] = context.guidance_tokenizer()
         return found
 
 
-def forget(llama: Any) -> None:
+def forget(context: Context) -> None:
     with _lock:
-        _tokenizers.pop(llama.model_path, None)
+        _tokenizers.pop(str(context.path), None)
 
 
 class Constraint:
-    def __init__(self, llama: Any, grammar: str) -> None:
+    def __init__(self, context: Context, grammar: str) -> None:
         import llguidance
 
-        self._matcher = llguidance.LLMatcher(tokenizer(llama), grammar, log_level=0)
+        self._matcher = llguidance.LLMatcher(tokenizer(context), grammar, log_level=0)
         if self._matcher.is_error():
             raise RuntimeError(f"grammar rejected: {self._matcher.get_error()}")
 

@@ -16,17 +16,19 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from chatgate.config import Settings
+from chatgate.config import Settings, state_dir
 from chatgate.engines.admission import Admission
 from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.assemble import Parts
 from chatgate.engines.local.generation import Call, End, Generation, Text
+from chatgate.engines.local.llama import ChatFormat, Context
 from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
+from chatgate.engines.local.probe import Probe, Verdict
 from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from chatgate.protocols import gemini as g
 
@@ -49,14 +51,29 @@ class _Slot:
     """One llama.cpp context of a model and the thread that runs it (contexts are not
     thread-safe; the weights are memory-mapped once and shared by every context)."""
 
-    def __init__(self, llama: Any, name: str, index: int) -> None:
-        self.llama = llama
+    def __init__(self, context: Context, name: str, index: int) -> None:
+        self.context = context
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}-{index}")
         self.busy = False
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
-        self.llama.close()
+        self.context.close()
+
+
+@dataclass
+class Counts:
+    """What a model has generated since it loaded, every candidate counted once it ends
+    (cancelled ones too, which no response's usage reports): for metrics and operators."""
+
+    tokens: int = 0  # finished and cancelled candidates alike
+    ended: dict[str, int] = field(default_factory=dict)  # by how they ended: "STOP", "MAX_TOKENS", "CANCELLED", ...
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, reason: str, tokens: int) -> None:
+        with self._lock:  # candidates end on several generation threads
+            self.tokens += tokens
+            self.ended[reason] = self.ended.get(reason, 0) + 1
 
 
 def available_cores() -> int:
@@ -74,61 +91,51 @@ class LocalModel:
     generation gets them all), so a lone stream runs at full speed and concurrent streams
     raise the aggregate tokens/s. Beyond ``parallel``, requests wait in a queue of
     ``queue_size``; beyond that, 429.
+
+    Before the contexts load, ``probe`` decides whether llama.cpp may use its extra CPU buffer
+    types on this machine (``probe.py``); every llama.cpp call goes through ``llama.Context``.
     """
 
-    def __init__(self, spec: LocalModelSpec) -> None:
+    def __init__(self, spec: LocalModelSpec, probe: Probe | None = None) -> None:
         self.spec = spec
         self.slots: list[_Slot] = []
         self.threads = spec.threads or available_cores()
-        self._format: Callable[..., Any] | None = None
+        self._probe = probe or Probe()
+        # Whether llama.cpp's extra CPU buffer types are used, and why (probe.py); set by load().
+        self.verdict: Verdict | None = None
+        self.counts = Counts()
+        self._format: ChatFormat | None = None
         self.admission = Admission(f"model {spec.name!r}", spec.parallel, spec.queue_size, hold_estimate=2.0)
-        # How the last candidate generation ended (finish reason or "CANCELLED", tokens made).
-        self.last_run: tuple[str, int] | None = None
         # The chat template renders tools and calls itself (Hermes format), see tools.py.
         self.template_tools = False
 
     @property
-    def llama(self) -> Any:
+    def context(self) -> Context:
         """The first context: for what any context can answer (metadata, tokenizing)."""
-        return self.slots[0].llama if self.slots else None
+        return self.slots[0].context
 
     # --- loading ------------------------------------------------------------------------
 
     def load(self) -> None:
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
+        self.verdict = self._probe.verdict(self.spec.name, self.spec.path, self.spec.extra_buffers)
         started = time.perf_counter()
         for index in range(self.spec.parallel):
-            llama = llama_cpp.Llama(
-                model_path=str(self.spec.path),
-                n_ctx=self.spec.context_size,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                n_batch=min(512, self.spec.context_size),
-                verbose=False,
-            )
-            self.slots.append(_Slot(llama, self.spec.name, index))
-        template = self.spec.chat_template or self.llama.metadata.get("tokenizer.chat_template")
+            context = Context(self.spec.path, context_size=self.spec.context_size, threads=self.threads,
+                              extra_buffers=self.verdict.extra_buffers)
+            self.slots.append(_Slot(context, self.spec.name, index))
+        template = self.spec.chat_template or self.context.chat_template
         if not template:
             raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
                                    f"set models.\"{self.spec.name}\".chat_template")
         self.template_tools = "tools" in template and calls.OPEN in template
-        model = self.llama._model
-        eos, bos = self.llama.token_eos(), self.llama.token_bos()
-        self._format = Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(eos) if eos != -1 else "",
-            bos_token=model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
-        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads)", self.spec.name,
+        self._format = self.context.chat_format(template)
+        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)", self.spec.name,
                  self.spec.path, time.perf_counter() - started, self.spec.context_size, self.spec.parallel,
-                 self.threads)
+                 self.threads, self.verdict)
 
     def close(self) -> None:
         if self.slots:
-            constrain.forget(self.llama)
+            constrain.forget(self.context)
         for slot in self.slots:
             slot.close()
         self.slots = []
@@ -179,7 +186,8 @@ class LocalModel:
             loop.call_soon_threadsafe(self._release, slot, admitted)
 
         try:
-            job = loop.run_in_executor(slot.executor, self._run, slot.llama, messages, tools, sampling, out, cancel, emit)
+            job = loop.run_in_executor(slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel,
+                                       emit)
         except BaseException:
             self._release(slot, admitted)
             raise
@@ -192,25 +200,26 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, llama: Any, messages: list[prompts.Message], tools: list[dict[str, Any]] | None,
+    def _run(self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None,
              sampling: prompts.Sampling, out: prompts.Output, cancel: threading.Event,
              emit: Callable[[Event], None]) -> None:
         try:
-            tokens = self._prompt_tokens(llama, messages, tools)
+            tokens = self._prompt_tokens(context, messages, tools)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
-                llama.set_seed(seed & 0xFFFFFFFF)
-                self.last_run = Generation(llama, candidate, tokens, sampling, out, cancel, emit,
-                                           threads=self._threads_each).run()
-                if self.last_run[0] == "CANCELLED":
+                context.set_seed(seed)
+                reason, produced = Generation(context, candidate, tokens, sampling, out, cancel, emit,
+                                              threads=self._threads_each).run()
+                self.counts.add(reason, produced)
+                if reason == "CANCELLED":
                     return
             emit(_Done(prompt_tokens=len(tokens)))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, llama: Any, messages: list[prompts.Message],
+    def _prompt_tokens(self, context: Context, messages: list[prompts.Message],
                        tools: list[dict[str, Any]] | None) -> list[int]:
         assert self._format is not None
         try:
@@ -218,8 +227,8 @@ class LocalModel:
         except Exception as exc:  # the template itself refused the conversation
             raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
                                  param="messages") from None
-        tokens = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
-        limit = llama.n_ctx()
+        tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
+        limit = context.size
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens, but the messages take {len(tokens)} tokens; "
@@ -290,8 +299,10 @@ def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.Gene
 class LocalEngine:
     """Every local model, by name and alias."""
 
-    def __init__(self, model_specs: list[LocalModelSpec]) -> None:
-        self._models = {spec.name: LocalModel(spec) for spec in model_specs}
+    def __init__(self, model_specs: list[LocalModelSpec], *, probe: Probe | None = None) -> None:
+        """``probe`` decides on llama.cpp's extra buffer types (default: probe, cache nothing)."""
+        probe = probe or Probe()
+        self._models = {spec.name: LocalModel(spec, probe) for spec in model_specs}
         self._names: dict[str, str] = {}
         for spec in model_specs:
             for name in (spec.name, *spec.aliases):
@@ -300,7 +311,7 @@ class LocalEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEngine:
-        return cls(specs(settings))
+        return cls(specs(settings), probe=Probe(state_dir(settings)))
 
     def resolve(self, name: str) -> str | None:
         return self._names.get(name) or self._names.get(name.lower())

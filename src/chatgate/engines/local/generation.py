@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.constrain import Constraint
+from chatgate.engines.local.llama import Context
 from chatgate.engines.local.stops import StopFilter
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
@@ -60,19 +61,17 @@ class Cancelled(Exception):
 class Generation:
     """Generates candidate ``candidate`` for ``tokens`` (the rendered prompt)."""
 
-    def __init__(self, llama: Any, candidate: int, tokens: list[int], s: prompts.Sampling, out: prompts.Output,
-                 cancel: threading.Event, emit: Emit, threads: Callable[[], int] | None = None) -> None:
-        import llama_cpp
-
-        self.llama = llama
+    def __init__(self, context: Context, candidate: int, tokens: list[int], s: prompts.Sampling,
+                 out: prompts.Output, cancel: threading.Event, emit: Emit,
+                 threads: Callable[[], int] | None = None) -> None:
+        self.context = context
         self.candidate = candidate
         self.prompt = tokens
         self.s = s
         self.out = out
         self.cancel = cancel
         self.emit = emit
-        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llama._model.vocab, token)
-        room = llama.n_ctx() - len(tokens)
+        room = context.size - len(tokens)
         self.max_tokens = min(s.max_tokens or room, room)
         self.produced = 0
         # CPU threads for the next decode, shared with the model's other running contexts.
@@ -94,10 +93,10 @@ class Generation:
     def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Iterator[int]:
         s = self.s
         self._pace()
-        for token in self.llama.generate(
-                tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature, repeat_penalty=1.0,
+        for token in self.context.generate(
+                tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temperature=s.temperature,
                 frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-                logits_processor=[constraint] if constraint is not None else None):
+                logits_processor=constraint):
             yield token
             self._pace()  # runs when the next token is asked for, before its decode
 
@@ -106,13 +105,13 @@ class Generation:
             return
         wanted = self._threads()
         if wanted != self._threads_now:
-            self.llama._ctx.set_n_threads(wanted, wanted)
+            self.context.set_threads(wanted)
             self._threads_now = wanted
 
     # --- free text ----------------------------------------------------------------------
 
     def _free(self) -> str:
-        llama = self.llama
+        context = self.context
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         stops = StopFilter(list(self.s.stop))
         auto = self.out.open_grammar is not None
@@ -124,11 +123,11 @@ class Generation:
         for token in self._tokens(self.prompt):
             if self.cancel.is_set():
                 raise Cancelled
-            if self._is_eog(token):
+            if context.is_end(token):
                 reason = "STOP"
                 break
             self.produced += 1
-            text = stops.push(decoder.decode(llama.detokenize([token])))
+            text = stops.push(decoder.decode(context.detokenize([token])))
             if auto:
                 text = opener.push(text)
                 before_call.append(text)
@@ -157,14 +156,14 @@ class Generation:
     def _call_after(self, text: str) -> str:
         """The model wrote ``<tool_call>`` after ``text``: complete the call(s) under the grammar."""
         assert self.out.open_grammar is not None
-        written = self.llama.tokenize((text + calls.OPEN).encode("utf-8"), add_bos=False, special=False)
+        written = self.context.tokenize(text + calls.OPEN, add_bos=False, special=False)
         return self._constrained(self.prompt + written, self.out.open_grammar, opened=True)
 
     # --- under a grammar ------------------------------------------------------------------
 
     def _constrained(self, tokens: list[int], grammar: str, *, opened: bool) -> str:
-        llama = self.llama
-        constraint = Constraint(llama, grammar)
+        context = self.context
+        constraint = Constraint(context, grammar)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         router = _Router(self, calls_only=opened, may_call=self.out.tools is not None and self.out.tools.may_call)
         if opened:
@@ -175,12 +174,12 @@ class Generation:
         for token in self._tokens(tokens, constraint):
             if self.cancel.is_set():
                 raise Cancelled
-            if self._is_eog(token):  # offered only where the grammar accepts
+            if context.is_end(token):  # offered only where the grammar accepts
                 reason = "STOP"
                 break
             constraint.advance(token)
             self.produced += 1
-            router.feed(decoder.decode(llama.detokenize([token])))
+            router.feed(decoder.decode(context.detokenize([token])))
             if constraint.finished:
                 reason = "STOP"
                 break

@@ -7,6 +7,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings
 
@@ -38,6 +39,8 @@ class LocalModelSpec:
     parallel: int = 1
     chat_template: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # llama.cpp's extra CPU buffer types: "auto" (probe), "on" or "off" (probe.py).
+    extra_buffers: Literal["auto", "on", "off"] = "auto"
 
 
 def package_gguf(package: str) -> Path:
@@ -56,21 +59,26 @@ def package_gguf(package: str) -> Path:
     raise ModelUnavailable(f"package {package!r} holds no .gguf file")
 
 
-def specs(settings: Settings) -> list[LocalModelSpec]:
-    """Every local model to load: the configured ones, or by default the embedded model
-    (plus Gemma 3 270M when its package is installed); none when ``local.enabled`` is false."""
+def configured(settings: Settings) -> dict[str, ModelSettings]:
+    """Every local model to load, by name: the configured ones, or by default the embedded
+    model (plus Gemma 3 270M when its package is installed); none when ``local.enabled`` is false."""
     if not settings.local.enabled:
-        return []
-    configured = dict(settings.models)
-    if not configured:
-        configured[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
+        return {}
+    models = dict(settings.models)
+    if not models:
+        models[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
         if importlib.util.find_spec(GEMMA_PACKAGE) is not None:
-            configured[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"],
-                                                    chat_template=GEMMA_TEMPLATE)
-    return [_spec(name, model, settings.local) for name, model in configured.items()]
+            models[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"],
+                                                chat_template=GEMMA_TEMPLATE)
+    return models
 
 
-def _spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModelSpec:
+def specs(settings: Settings) -> list[LocalModelSpec]:
+    """Every local model to load, with its weights found (``ModelUnavailable`` if not)."""
+    return [spec(name, model, settings.local) for name, model in configured(settings).items()]
+
+
+def spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModelSpec:
     if model.path:
         path = Path(model.path).expanduser()
         if not path.is_file():
@@ -89,4 +97,5 @@ def _spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalMode
         parallel=model.parallel or defaults.parallel,
         chat_template=model.chat_template,
         aliases=tuple(model.aliases),
+        extra_buffers=model.extra_buffers or defaults.extra_buffers,
     )

@@ -1,0 +1,75 @@
+"""The local engine decides on llama.cpp's extra buffer types before serving, with the real model.
+
+A child that crashes on purpose (a real SIGSEGV, as llama.cpp's AMX path gives on a machine that
+advertises AMX but does not allow it) leads to serving without them; the real probe child, on
+this machine, leads to serving with them; the cache spares the next start its probe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatgate.engines.local.engine import LocalEngine
+from chatgate.engines.local.models import specs
+from chatgate.engines.local.probe import Probe
+from chatgate.protocols import gemini as g
+from tests.conftest import MODEL, make_settings
+
+pytestmark = pytest.mark.model
+
+SEGFAULT = [sys.executable, "-c", "import ctypes; ctypes.string_at(0)"]
+HELLO = g.GenerateContentRequest(contents=[g.Content(role="user", parts=[g.Part(text="Say hello.")])],
+                                 generation_config=g.GenerationConfig(max_output_tokens=8, seed=1))
+
+
+def serve(tmp_path: Path, probe: Probe, **local: object) -> tuple[bool, str]:
+    """Start an engine on the embedded model and answer one request: (whether llama.cpp loaded
+    the model with extra buffer types, as its own parameters say; the answer's text)."""
+    [spec] = [s for s in specs(make_settings(tmp_path, local={"parallel": 1, **local})) if s.name == MODEL]
+    engine = LocalEngine([spec], probe=probe)
+    model = engine.model(MODEL)
+
+    async def run() -> tuple[bool, str]:
+        await engine.start()
+        try:
+            [loaded] = {slot.context.extra_buffers for slot in model.slots}
+            assert model.verdict is not None and model.verdict.extra_buffers is loaded
+            [response] = [r async for r in engine.generate(MODEL, HELLO, stream=False)]
+            assert response.candidates and response.candidates[0].content
+            return loaded, "".join(p.text or "" for p in response.candidates[0].content.parts)
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(run())
+
+
+def test_a_crashing_probe_serves_without_extra_buffers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    probe = Probe(tmp_path, command=SEGFAULT)
+    with caplog.at_level(logging.WARNING, "chatgate.local"):
+        used, text = serve(tmp_path, probe)
+    assert probe.runs == 1
+    assert used is False and text  # served, without them
+    [warning] = [r.getMessage() for r in caplog.records if "extra CPU buffer types" in r.getMessage()]
+    assert "SIGSEGV" in warning and MODEL in warning
+    # The next start reads the verdict: no child runs, and the model is still served without them.
+    again = Probe(tmp_path)
+    assert serve(tmp_path, again)[0] is False and again.runs == 0
+
+
+def test_a_healthy_probe_serves_with_them(tmp_path: Path) -> None:
+    probe = Probe(tmp_path)  # the real child: loads the model with them and decodes
+    used, text = serve(tmp_path, probe)
+    assert probe.runs == 1 and used is True and text
+    again = Probe(tmp_path, command=SEGFAULT)  # would say "off" if it ran
+    assert serve(tmp_path, again)[0] is True and again.runs == 0
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_on_and_off_load_as_told_without_a_probe(tmp_path: Path, mode: str) -> None:
+    probe = Probe(tmp_path, command=SEGFAULT)
+    assert serve(tmp_path, probe, extra_buffers=mode)[0] is (mode == "on")
+    assert probe.runs == 0
