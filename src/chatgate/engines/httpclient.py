@@ -1,9 +1,9 @@
-"""The HTTP client chatgate's relay talks to upstreams with: a small seam over aiohttp.
+"""The HTTP client chatgate talks to upstreams and to Google with: a small seam over aiohttp.
 
 aiohttp was chosen by measurement (``bench/README.md``): per request it costs a fraction of
-httpx's CPU, and its connection pool does not slow down as requests in flight grow. Only
-this module imports it, so the Gemini engine can move onto the same client, and the client
-can change again, without touching the callers. Failures are aiohttp's exceptions; turn them
+httpx's CPU, and its connection pool does not slow down as requests in flight grow. The
+relay and the Gemini engine both send through this module, the only one that makes
+requests with it, so the client can change again without touching the callers. Failures are aiohttp's exceptions; turn them
 into chatgate errors with ``engines/http_errors.py``.
 
     client = HttpClient(connect_timeout=5, read_timeout=60)
