@@ -111,6 +111,6 @@ async def _stream(
             state.metrics.record_usage(rendering.model, usage)
             await chunks.aclose()  # type: ignore[attr-defined]
 
-    return StreamingResponse(events(), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+    return StreamingResponse(sse.coalesced(events()), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
 
 

@@ -86,9 +86,16 @@ async def payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         start = 0
         while end >= 0:
             stop = end - 1 if end > start and buffer[end - 1] == 13 else end  # a "\r\n" ending
-            if not events.raw and buffer.startswith(b"data: ", start):
-                events.data.append(bytes(buffer[start + 6:stop]))  # the common line, one copy
-            elif (payload := events.line(bytes(buffer[start:stop]))) is not None:
+            if events.raw:
+                payload = events.line(bytes(buffer[start:stop]))
+            elif buffer.startswith(b"data: ", start):
+                events.data.append(bytes(buffer[start + 6:stop]))  # the common lines, no call
+                payload = None
+            elif stop == start:
+                payload = events.flush()
+            else:
+                payload = events.line(bytes(buffer[start:stop]))
+            if payload is not None:
                 yield payload
             start = end + 1
             end = buffer.find(b"\n", start)
