@@ -119,8 +119,10 @@ class GeminiEngine:
         self._project = settings.project
         if settings.mode == "vertex" and not self._project and settings.credentials_file and not settings.api_key:
             self._project = _project_from_file(settings.credentials_file)
-        # settings.timeout bounds the wait for the first byte and each gap in a stream.
-        self._client = HttpClient(connect_timeout=settings.connect_timeout, read_timeout=settings.timeout)
+        # settings.timeout bounds the wait for the first byte and each gap in a stream; proxy
+        # variables are honoured, as google-auth's token requests honour them.
+        self._client = HttpClient(connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
+                                  trust_env=True)
         self.admission = Admission("Gemini", settings.max_concurrency, settings.queue_size)
 
     is_configured = staticmethod(is_configured)
