@@ -89,8 +89,6 @@ def serve(settings: config.Settings) -> int:
 
     level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request's full URL at INFO, and an upstream URL may carry a key.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     try:
         app = build_app(settings)
     except ModelUnavailable as exc:

@@ -4,6 +4,7 @@ Gemini server: streamed parallel tool calls, ``parse()``, a signature across two
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Iterator
 
 import openai
@@ -12,7 +13,7 @@ import pytest
 
 from chatgate import config
 from chatgate.engines.local.engine import LocalEngine
-from tests.gemini.fake import FakeGemini
+from tests.gemini.fake import FakeGemini, Reply
 from tests.live import LiveServer
 from tests.openapi import validate_chunk, validate_completion
 
@@ -144,3 +145,32 @@ def test_a_mid_stream_failure_ends_the_stream_with_an_error(client: openai.OpenA
             got.append(chunk)
     assert "cancelled" in str(err.value.message).lower()
     assert "".join(c.choices[0].delta.content or "" for c in got if c.choices) == "First Second "
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"candidates": [{"index": 0, "content": {"role": "model", "parts": [{"text": text}]}}]}
+
+
+def test_events_sent_together_reach_the_sdk_in_order(client: openai.OpenAI, fake: FakeGemini) -> None:
+    """Google's events arriving in one packet: every one is still its own OpenAI chunk."""
+    events = [_text(f"w{i} ") for i in range(30)]
+    events[-1]["candidates"][0]["finishReason"] = "STOP"
+    fake.replies.append(Reply(chunks=[b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events)],
+                              content_type="text/event-stream"))
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True)
+    chunks = list(stream)
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert texts == [f"w{i} " for i in range(30)]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
+def test_a_client_leaving_mid_stream_closes_the_request_to_google(client: openai.OpenAI, fake: FakeGemini) -> None:
+    fake.sse(_text("Hello"), hold=True)
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True)
+    first = next(iter(stream))
+    assert first.choices[0].delta.content == "Hello"
+    stream.close()
+    deadline = time.monotonic() + 30
+    while fake.disconnects == 0:
+        assert time.monotonic() < deadline, "chatgate kept the request to Google open"
+        time.sleep(0.01)

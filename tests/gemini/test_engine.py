@@ -93,6 +93,21 @@ async def test_vertex_express_mode_with_an_api_key(fake: FakeGemini) -> None:
     assert fake.seen[0].path == "/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent"
 
 
+async def test_requests_go_through_the_proxy_the_environment_names(
+    fake: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake stands in for the proxy: a host that does not resolve is reached through it."""
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    engine = GeminiEngine(GeminiSettings(project="proj", access_token="tok", base_url="http://gemini.invalid"))
+    fake.reply(200, OK)
+    assert len(await collect(engine)) == 1
+    await engine.aclose()
+    assert fake.seen[0].headers["host"] == "gemini.invalid"
+    assert fake.seen[0].path == "/v1beta1/projects/proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent"
+
+
 async def test_retry_after_429_is_honoured_then_success(fake: FakeGemini, engine: GeminiEngine) -> None:
     fake.reply(429, [error("RESOURCE_EXHAUSTED", 429)], headers={"Retry-After": "0"})
     fake.reply(503, error("UNAVAILABLE", 503))

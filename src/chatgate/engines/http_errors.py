@@ -1,7 +1,7 @@
 """HTTP client failures → chatgate errors: one table for every engine that talks HTTP.
 
-The relay's client (aiohttp, ``engines/httpclient.py``) and the Gemini engine's (httpx) raise
-their own exception classes; each concrete class is sorted into one of four outcomes here:
+The relay and the Gemini engine share one client (aiohttp, ``engines/httpclient.py``); each
+concrete exception class it raises is sorted into one of four outcomes here:
 
 - ``UNREACHABLE``: no connection (refused, DNS, TLS handshake, connect or pool timeout): 503;
 - ``TIMEOUT``: connected, but nothing came within the read (or write) timeout: 504;
@@ -11,7 +11,7 @@ their own exception classes; each concrete class is sorted into one of four outc
 
 There is no catch-all: a class missing from the table (an abstract base, or one a new
 library release adds) is a ``LookupError``, and ``tests/upstream/test_mapping.py`` walks
-every exception class of both libraries so that a new one fails a test, not a request.
+every exception class of the library so that a new one fails a test, not a request.
 Google's one-element error array is unwrapped here too (``unwrap_error_list``), for both.
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 
 import aiohttp
 import aiohttp.client_exceptions
-import httpx
 
 from chatgate.errors import (
     ChatgateError,
@@ -41,23 +40,6 @@ class Outcome(enum.Enum):
 
 
 OUTCOMES: dict[type[BaseException], Outcome] = {
-    # httpx (the Gemini engine)
-    httpx.ConnectError: Outcome.UNREACHABLE,
-    httpx.ConnectTimeout: Outcome.UNREACHABLE,
-    httpx.PoolTimeout: Outcome.UNREACHABLE,
-    httpx.ProxyError: Outcome.UNREACHABLE,
-    httpx.ReadTimeout: Outcome.TIMEOUT,
-    httpx.WriteTimeout: Outcome.TIMEOUT,
-    httpx.ReadError: Outcome.CLOSED,
-    httpx.WriteError: Outcome.CLOSED,
-    httpx.CloseError: Outcome.CLOSED,
-    httpx.RemoteProtocolError: Outcome.CLOSED,
-    httpx.LocalProtocolError: Outcome.BROKEN,
-    httpx.UnsupportedProtocol: Outcome.BROKEN,
-    httpx.DecodingError: Outcome.BROKEN,
-    httpx.TooManyRedirects: Outcome.BROKEN,
-    httpx.HTTPStatusError: Outcome.BROKEN,
-    # aiohttp (the relay)
     aiohttp.ClientConnectorError: Outcome.UNREACHABLE,
     aiohttp.ClientConnectorDNSError: Outcome.UNREACHABLE,
     aiohttp.ClientProxyConnectionError: Outcome.UNREACHABLE,
@@ -87,8 +69,8 @@ OUTCOMES: dict[type[BaseException], Outcome] = {
     aiohttp.NonHttpUrlRedirectClientError: Outcome.BROKEN,
 }
 
-# What callers catch: every exception either client raises for a failed exchange.
-CLIENT_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, aiohttp.ClientError)
+# What callers catch: every exception the client raises for a failed exchange.
+CLIENT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
 
 
 def outcome(exc: BaseException) -> Outcome:
@@ -120,7 +102,7 @@ def transport_error(exc: BaseException, where: str, timeout: float, *, answering
 def describe(exc: BaseException) -> str:
     """The class and a short reason, never a URL: an upstream URL may carry a key.
 
-    httpx's messages hold no URL; aiohttp's often do, so only the OS reason is kept."""
+    aiohttp's messages often hold the URL, so only the OS reason is kept."""
     kind = type(exc).__name__
     if isinstance(exc, aiohttp.ClientError):
         errno = getattr(exc, "errno", None)

@@ -1,9 +1,9 @@
-"""The HTTP client chatgate's relay talks to upstreams with: a small seam over aiohttp.
+"""The HTTP client chatgate talks to upstreams and to Google with: a small seam over aiohttp.
 
 aiohttp was chosen by measurement (``bench/README.md``): per request it costs a fraction of
-httpx's CPU, and its connection pool does not slow down as requests in flight grow. Only
-this module imports it, so the Gemini engine can move onto the same client, and the client
-can change again, without touching the callers. Failures are aiohttp's exceptions; turn them
+httpx's CPU, and its connection pool does not slow down as requests in flight grow. The
+relay and the Gemini engine both send through this module, the only one that makes
+requests with it, so the client can change again without touching the callers. Failures are aiohttp's exceptions; turn them
 into chatgate errors with ``engines/http_errors.py``.
 
     client = HttpClient(connect_timeout=5, read_timeout=60)
@@ -18,7 +18,9 @@ into chatgate errors with ``engines/http_errors.py``.
 ``read_timeout`` bounds the wait for the answer's first byte and every gap between two
 pieces after it, not the whole answer (a long stream may take minutes). A client made with
 ``keepalive=False`` opens a fresh connection for every request: for retrying a request whose
-pooled connection turned out to be closed by the server.
+pooled connection turned out to be closed by the server. ``trust_env=True`` sends through
+the proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name (minus ``NO_PROXY``): for Google's public hosts,
+not for upstreams on a private network.
 """
 
 from __future__ import annotations
@@ -74,9 +76,12 @@ class HttpResponse:
 
 
 class HttpClient:
-    def __init__(self, *, connect_timeout: float, read_timeout: float, keepalive: bool = True) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, keepalive: bool = True, trust_env: bool = False
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self._keepalive = keepalive
+        self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -88,7 +93,7 @@ class HttpClient:
         else:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True)
         return aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False,
+            connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=self._trust_env,
             skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False,
             cookie_jar=aiohttp.DummyCookieJar(),
         )

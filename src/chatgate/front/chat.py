@@ -55,7 +55,7 @@ async def chat_completions(request: Request) -> Response:
         if rendering.stream:
             stream = await pipeline.Stream.open(run, record=record, receive=request.receive)
             body = stream.events(StreamTranslator(rendering), failed=_failed, done=sse.DONE)
-            return StreamingResponse(body, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+            return StreamingResponse(sse.coalesced(body), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
         completion = await pipeline.chat_completion(run, rendering, record=record, receive=request.receive)
     except ClientGone:
         log.info("client went away; generation stopped")

@@ -10,9 +10,10 @@ It sends the canonical ``GenerateContentRequest`` as it is and yields Google's
   ``x-goog-api-key``;
 - ``:generateContent`` or ``:streamGenerateContent?alt=sse``; ``base_url`` replaces the host.
 
-One pooled keep-alive ``httpx.AsyncClient`` per engine. A 429 or 503 is retried with
-exponential backoff (or after Google's ``Retry-After``) only while nothing has been yielded;
-closing the iterator closes the upstream response at once.
+One pooled keep-alive client per engine, the relay's (``engines/httpclient.py``, aiohttp:
+chosen by ``bench/gemini.py``). A 429 or 503 is retried with exponential backoff (or after
+Google's ``Retry-After``) only while nothing has been yielded; closing the iterator closes
+the upstream response at once.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ import random
 import re
 from typing import AsyncIterator
 
-import httpx
 import msgspec
 
 from chatgate.config import GeminiSettings
 from chatgate.engines.admission import Admission
 from chatgate.engines.gemini import allow, auth, errors, sse
 from chatgate.engines.gemini.signatures import fill_missing_signatures
-from chatgate.engines.http_errors import transport_error
+from chatgate.engines.http_errors import CLIENT_ERRORS, transport_error
+from chatgate.engines.httpclient import HttpClient
 from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError
 from chatgate.protocols import gemini as g
 
@@ -112,17 +113,16 @@ def _retry_after(error: ChatgateError) -> float | None:
 
 
 class GeminiEngine:
-    def __init__(self, settings: GeminiSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: GeminiSettings) -> None:
         self.settings = settings
         self._auth = auth.from_settings(settings)
         self._project = settings.project
         if settings.mode == "vertex" and not self._project and settings.credentials_file and not settings.api_key:
             self._project = _project_from_file(settings.credentials_file)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60.0),
-            transport=transport,
-        )
+        # settings.timeout bounds the wait for the first byte and each gap in a stream; proxy
+        # variables are honoured, as google-auth's token requests honour them.
+        self._client = HttpClient(connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
+                                  trust_env=True)
         self.admission = Admission("Gemini", settings.max_concurrency, settings.queue_size)
 
     is_configured = staticmethod(is_configured)
@@ -202,20 +202,19 @@ class GeminiEngine:
         headers = {"Content-Type": "application/json", **(await self._auth.headers())}  # type: ignore[union-attr]
         answering = False
         try:
-            async with self._client.stream("POST", url, content=body, headers=headers) as response:
-                if response.status_code != 200:
-                    raise errors.body_error(
-                        response.status_code, await response.aread(), response.headers.get("Retry-After")
-                    )
+            response = await self._client.send("POST", url, headers, body)
+            try:
+                if response.status != 200:
+                    raise errors.body_error(response.status, await response.read(), response.headers.get("Retry-After"))
                 answering = True
                 if not stream:
-                    chunk = _decode(await response.aread())
+                    chunk = _decode(await response.read())
                     if not _substantive(chunk):
                         raise UpstreamError("Gemini returned a response without content", code="empty_response")
                     yield chunk
                     return
                 said = False
-                async for payload in sse.payloads(response.aiter_bytes()):
+                async for payload in sse.payloads(response.chunks()):
                     chunk = _decode(payload)
                     # Chunks before the first that says something are dropped (their usage
                     # is repeated later), so an empty stream fails before any byte is sent.
@@ -224,7 +223,9 @@ class GeminiEngine:
                         yield chunk
                 if not said:
                     raise UpstreamError("Gemini returned a stream without content", code="empty_response")
-        except httpx.HTTPError as exc:
+            finally:
+                response.close()  # at once, also when the consumer stops early
+        except CLIENT_ERRORS as exc:
             raise transport_error(exc, "Gemini", self.settings.timeout, answering=answering) from exc
 
 
