@@ -170,10 +170,9 @@ def error_for_status(
     """An error carrying an arbitrary HTTP status (for statuses learnt from an upstream)."""
     cls: type[ChatgateError]
     if status == 429:
-        cls = RateLimited
-        err = cls(message, code=code, param=param, extra=extra)
-        err.headers.update(headers or {})
-        return err
+        limited = RateLimited(message, code=code, param=param, extra=extra)
+        limited.headers.update(headers or {})
+        return limited
     if status == 504:
         cls = UpstreamTimeout
     elif status in (502, 503):

@@ -40,11 +40,10 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound(f"no route for {request.method} {request.url.path}", code="unknown_url"))
     if exc.status_code == 405:
-        err = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
-        err.headers.update(exc.headers or {})
-        return error_response(err)
-    err = ChatgateError(str(exc.detail), status=exc.status_code)
-    return error_response(err)
+        refused = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+        refused.headers.update(exc.headers or {})
+        return error_response(refused)
+    return error_response(ChatgateError(str(exc.detail), status=exc.status_code))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -113,7 +113,7 @@ def message_extras(messages: list[o.Message]) -> tuple[MessageExtras, ...]:
 
 def _turn_extras(message: o.UserMessage | o.AssistantMessage, index: int) -> MessageExtras:
     items = message.content if type(message.content) is list else ()
-    calls = message.tool_calls if type(message) is o.AssistantMessage and message.tool_calls is not UNSET else ()
+    calls = message.tool_calls or () if type(message) is o.AssistantMessage and message.tool_calls is not UNSET else ()
     if message.extra_content is UNSET and not (items and _any_extra(items)) and not (calls and _any_extra(calls)):
         return NO_MESSAGE_EXTRAS
     param = f"messages[{index}]"

@@ -143,7 +143,7 @@ class GeminiEngine:
             fill_missing_signatures(request)
         if self.settings.mode == "gemini-api":
             # Vertex-only fields, valid requests elsewhere: ignored, as Google documents them.
-            config = request.tool_config and request.tool_config.function_calling_config
+            config = request.tool_config.function_calling_config if request.tool_config is not None else None
             if request.labels is not None or (config is not None and config.stream_function_call_arguments):
                 log.debug("dropping labels / streamFunctionCallArguments: Vertex AI only")
                 tool_config = request.tool_config
