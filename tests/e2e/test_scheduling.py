@@ -43,7 +43,7 @@ def wait_idle(server: LiveServer, limit: float = 60.0) -> None:
 
 def counts(server: LiveServer) -> tuple[int, int]:
     """Candidates the model ended cancelled, and tokens it generated, so far."""
-    counted = server.state.local.model(MODEL).counts
+    counted = local_model(server).counts
     return counted.ended.get("CANCELLED", 0), counted.tokens
 
 
