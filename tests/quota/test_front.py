@@ -111,20 +111,25 @@ async def test_project_key_and_endpoint_limits_each_apply(tmp_path: Path) -> Non
 @pytest.mark.parametrize("stream", [False, True])
 async def test_tokens_charged_at_admission_settle_to_the_real_usage(tmp_path: Path, stream: bool) -> None:
     # Each request may use 1000 output tokens (and its prompt): two would not fit in 2000
-    # unless the first is settled to what it used (7 tokens).
+    # unless the first is settled to what it used (7 tokens). The bucket refills at 2000 a
+    # minute, 33 a second: the margins below are tens of seconds of refill.
     limits = {"default": {"tokens_per_minute": 2000}, "default_output_tokens": 1000}
-    app = build_app(settings(tmp_path, limits), local=FakeEngine())
+    engine = FakeEngine()
+    app = build_app(settings(tmp_path, limits), local=engine)
     async with serving(app) as http:
-        for _ in range(5):
-            answer = await http.post(ROUTE, json=body(stream=stream))
-            assert answer.status_code == 200
-        report = (await http.get(f"/v1/projects/{PROJECT}/quota")).json()
-        (tpm,) = report["limits"]
+        assert [(await http.post(ROUTE, json=body(stream=stream))).status_code for _ in range(5)] == [200] * 5
+        (tpm,) = (await http.get(f"/v1/projects/{PROJECT}/quota")).json()["limits"]
         assert tpm["limit"] == "tokens_per_minute" and tpm["value"] == 2000
-        assert 2000 - 5 * 7 - 1 <= tpm["remaining"] <= 2000 - 5 * 7
-        # A max_tokens larger than what is left is refused before it starts.
-        refused = await http.post(ROUTE, json=body(max_tokens=1990, stream=stream))
-        assert refused.status_code == 429 and "tokens per minute" in refused.json()["error"]["message"]
+        assert 2000 - 5 * 7 - 1 <= tpm["remaining"] < 2000
+        # A request that asks for little but uses much is charged what it used...
+        engine.script = [Text("a long answer"), Usage(1500, 450)]
+        assert (await http.post(ROUTE, json=body(stream=stream, max_tokens=100))).status_code == 200
+        (tpm,) = (await http.get(f"/v1/projects/{PROJECT}/quota")).json()["limits"]
+        assert tpm["remaining"] < 1000
+        # ... so the next one, which may use 1000, is refused before it starts.
+        refused = await http.post(ROUTE, json=body(stream=stream))
+        assert refused.status_code == 429 and "2000 tokens per minute" in refused.json()["error"]["message"]
+        assert len(engine.calls) == 6
 
 
 async def test_a_stream_holds_its_concurrency_slot_until_it_ends(tmp_path: Path) -> None:

@@ -95,14 +95,14 @@ async def test_a_cost_above_the_limit_passes_only_a_full_bucket_and_leaves_a_deb
 async def test_settling_gives_back_or_charges_more(limiter: Limiter, clock: Clock) -> None:
     tpm = rate("tpm", 100)
     assert (await limiter.acquire([rate("tpm", 100, 50)], "x")).allowed
-    await limiter.settle([tpm], [-40])  # used 10 of the 50 estimated
+    await limiter.finish([tpm], -40, [], "x")  # used 10 of the 50 estimated
     assert (await limiter.levels([tpm]))[0].remaining == 90
-    await limiter.settle([tpm], [100])  # a debt: more than the bucket holds, refused nothing
+    await limiter.finish([tpm], 100, [], "x")  # a debt: more than the bucket holds, refused nothing
     assert (await limiter.levels([tpm]))[0].remaining == 0
     clock.advance(60)
-    await limiter.settle([tpm], [-50])  # giving back to a full bucket adds nothing
+    await limiter.finish([tpm], -50, [], "x")  # giving back to a full bucket adds nothing
     assert (await limiter.levels([tpm]))[0].remaining == 100
-    await limiter.settle([rate("fresh", 100)], [30])  # a debt on a bucket never used
+    await limiter.finish([rate("fresh", 100)], 30, [], "x")  # a debt on a bucket never used
     assert (await limiter.levels([rate("fresh", 100)]))[0].remaining == 70
 
 
@@ -113,11 +113,18 @@ async def test_concurrency_leases_release_and_expire(limiter: Limiter, clock: Cl
     refused = await limiter.acquire([slots], "c")
     assert not refused.allowed and refused.refused == slots and refused.retry_after == pytest.approx(1.0)
     assert (await limiter.levels([slots]))[0].remaining == 0
-    await limiter.release([slots], "a")
+    await limiter.finish([], 0, [slots], "a")
     assert (await limiter.acquire([slots], "c")).allowed
     clock.advance(31)  # holders that never released (a dead replica's) expire with their lease
     assert (await limiter.levels([slots]))[0].remaining == 2
     assert (await limiter.acquire([slots], "d")).allowed
+
+
+async def test_finishing_settles_and_releases_at_once(limiter: Limiter) -> None:
+    tpm, slots = rate("tpm", 100), Bucket("conc", "concurrent", 1)
+    assert (await limiter.acquire([rate("tpm", 100, 50), slots], "a")).allowed
+    await limiter.finish([tpm], -45, [slots], "a")
+    assert [level.remaining for level in await limiter.levels([tpm, slots])] == [95, 1]
 
 
 async def test_a_refused_concurrency_slot_charges_no_rate(limiter: Limiter) -> None:

@@ -97,7 +97,7 @@ def test_a_revocation_reaches_every_replica(tmp_path: Path, redis_server: RedisS
         assert revoked.returncode == 0, revoked.stderr
         issued = time.monotonic()
         for server in (b, a):
-            wait_until(lambda: chat(server, bearer).status_code == 401, "the revoked token refused")
+            wait_until(lambda s=server: chat(s, bearer).status_code == 401, "the revoked token refused")
         print(f"revocation honoured by both replicas after {time.monotonic() - issued:.2f} s")
         refused = chat(b, bearer)
         assert "revoked" in refused.json()["error"]["message"]

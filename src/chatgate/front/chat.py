@@ -39,9 +39,9 @@ async def chat_completions(request: Request) -> Response:
         projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     upstream = state.upstream(endpoint_id) if endpoint_id != OPENAPI else None
     if upstream is not None:
-        body = decode_object(raw)
-        lease = await state.quotas.admit(project, key, endpoint_id, _estimate(state, len(raw), body))
-        return await relay_chat(upstream, request, raw, body, lease=lease)
+        fields = decode_object(raw)
+        lease = await state.quotas.admit(project, key, endpoint_id, _estimate(state, len(raw), fields))
+        return await relay_chat(upstream, request, raw, fields, lease=lease)
 
     chat = decode_chat_request(raw)
     name = chat.model if isinstance(chat.model, str) and chat.model else None

@@ -247,12 +247,10 @@ class Lease:
         quotas = self._quotas
         assert quotas is not None
         tokens = [b for b in self._buckets if b.kind == "rate" and b.key.endswith(":tpm")]
-        concurrent = [b for b in self._buckets if b.kind == "concurrent"]
-        if tokens and used is not None and used != self._estimate:
-            delta = used - self._estimate
-            quotas.spawn(lambda: quotas.limiter.settle(tokens, [delta] * len(tokens)))
-        if concurrent:
-            quotas.spawn(lambda: quotas.limiter.release(concurrent, self._id))
+        slots = [b for b in self._buckets if b.kind == "concurrent"]
+        delta = 0 if used is None or not tokens else used - self._estimate
+        if delta or slots:
+            quotas.spawn(lambda: quotas.limiter.finish(tokens if delta else [], delta, slots, self._id))
 
     def recording(self, record: Callable[[str, g.UsageMetadata | None], None]) -> Callable[[str, g.UsageMetadata | None], None]:
         """``record`` (the pipeline's usage hook), ending this lease with the usage it gets."""

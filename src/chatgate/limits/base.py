@@ -11,7 +11,7 @@ whole limit, so a request larger than a minute's quota passes only on a full buc
 A *concurrent* bucket is a set of leases (one per request in flight), each with an expiry so
 that a replica that dies holding one does not hold it forever.
 
-Token costs are estimates at admission; ``settle`` moves the TAT by the difference between
+Token costs are estimates at admission; ``finish`` moves the TAT by the difference between
 the real usage and the estimate, without refusing anything.
 """
 
@@ -89,12 +89,9 @@ class Limiter(Protocol):
         its concurrent buckets. Raises ``StoreUnavailable``."""
         ...
 
-    async def settle(self, buckets: Sequence[Bucket], deltas: Sequence[int]) -> None:
-        """Charge rate buckets ``deltas`` more units each (negative: give back)."""
-        ...
-
-    async def release(self, buckets: Sequence[Bucket], lease: str) -> None:
-        """Free ``lease``'s slot in each concurrent bucket."""
+    async def finish(self, rates: Sequence[Bucket], delta: int, slots: Sequence[Bucket], lease: str) -> None:
+        """A request is over: charge the rate buckets ``rates`` ``delta`` more units (negative:
+        give back; never refused), and free ``lease``'s place in the concurrent ``slots``."""
         ...
 
     async def levels(self, buckets: Sequence[Bucket]) -> list[Level]:

@@ -52,15 +52,13 @@ class MemoryLimiter:
             del held[name]
         return held
 
-    async def settle(self, buckets: Sequence[Bucket], deltas: Sequence[int]) -> None:
+    async def finish(self, rates: Sequence[Bucket], delta: int, slots: Sequence[Bucket], lease: str) -> None:
         now = self._clock()
-        for bucket, delta in zip(buckets, deltas):
+        for bucket in rates:
             tat = rate_adjust(self._tats.get(bucket.key), now, bucket.limit, delta)
             if tat is not None:
                 self._tats[bucket.key] = tat
-
-    async def release(self, buckets: Sequence[Bucket], lease: str) -> None:
-        for bucket in buckets:
+        for bucket in slots:
             self._leases.get(bucket.key, {}).pop(lease, None)
 
     async def levels(self, buckets: Sequence[Bucket]) -> list[Level]:

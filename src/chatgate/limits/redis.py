@@ -62,10 +62,15 @@ end
 return {0, '0'}
 """
 
-# KEYS: rate buckets. ARGV: now, then each bucket's limit and delta (units more, or fewer).
-SETTLE = _NOW + """
-for i, key in ipairs(KEYS) do
-  local limit, delta = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+# KEYS: rate buckets, then concurrent ones. ARGV: now, delta (units more, or fewer), lease,
+# the number of rate buckets, then each rate bucket's limit.
+FINISH = _NOW + """
+local delta, lease, rates = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+for i = rates + 1, #KEYS do
+  redis.call('ZREM', KEYS[i], lease)
+end
+for i = 1, rates do
+  local key, limit = KEYS[i], tonumber(ARGV[4 + i])
   local tat = tonumber(redis.call('GET', key) or '-1')
   if tat < now and delta > 0 then tat = now end
   if tat >= now then
@@ -109,7 +114,7 @@ class RedisLimiter:
         self._lease_ms = lease_seconds * 1000
         self._clock = clock
         self._acquire = self._client.register_script(ACQUIRE)
-        self._settle = self._client.register_script(SETTLE)
+        self._finish = self._client.register_script(FINISH)
         self._levels = self._client.register_script(LEVELS)
         self._down_until = 0.0
 
@@ -138,25 +143,14 @@ class RedisLimiter:
             return Decision(True)
         return Decision(False, buckets[index - 1], float(wait) / 1000)
 
-    async def settle(self, buckets: Sequence[Bucket], deltas: Sequence[int]) -> None:
-        pairs = [(b, d) for b, d in zip(buckets, deltas) if d]
-        if not pairs:
+    async def finish(self, rates: Sequence[Bucket], delta: int, slots: Sequence[Bucket], lease: str) -> None:
+        if not delta:
+            rates = ()
+        if not rates and not slots:
             return
-        args: list[Any] = [self._now()]
-        for bucket, delta in pairs:
-            args += [bucket.limit, delta]
-        keys = [self._key(b.key) for b, _ in pairs]
-        await self._run(lambda: self._settle(keys=keys, args=args))
-
-    async def release(self, buckets: Sequence[Bucket], lease: str) -> None:
-        async def zrem() -> None:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for bucket in buckets:
-                    pipe.zrem(self._key(bucket.key), lease)
-                await pipe.execute()
-
-        if buckets:
-            await self._run(zrem)
+        keys = [self._key(b.key) for b in (*rates, *slots)]
+        args: list[Any] = [self._now(), delta, lease, len(rates), *(b.limit for b in rates)]
+        await self._run(lambda: self._finish(keys=keys, args=args))
 
     async def levels(self, buckets: Sequence[Bucket]) -> list[Level]:
         if not buckets:
