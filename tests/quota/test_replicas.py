@@ -6,6 +6,7 @@ upstream, so no model is loaded."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,6 +67,10 @@ def metric(server: CliServer, series: str) -> float:
     return 0.0
 
 
+def refuses(server: CliServer, headers: dict[str, str]) -> bool:
+    return chat(server, headers).status_code == 401
+
+
 ALLOWED = 'chatgate_quota_allowed_total{limit="requests_per_minute",scope="project"}'
 
 
@@ -97,7 +102,7 @@ def test_a_revocation_reaches_every_replica(tmp_path: Path, redis_server: RedisS
         assert revoked.returncode == 0, revoked.stderr
         issued = time.monotonic()
         for server in (b, a):
-            wait_until(lambda s=server: chat(s, bearer).status_code == 401, "the revoked token refused")
+            wait_until(functools.partial(refuses, server, bearer), "the revoked token refused")
         print(f"revocation honoured by both replicas after {time.monotonic() - issued:.2f} s")
         refused = chat(b, bearer)
         assert "revoked" in refused.json()["error"]["message"]

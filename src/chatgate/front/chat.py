@@ -53,8 +53,8 @@ async def chat_completions(request: Request) -> Response:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
     run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo)
-    limits = state.settings.limits
-    tokens = estimate_tokens(len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n, limits.default_output_tokens)
+    tokens = estimate_tokens(len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n,
+                             state.settings.limits.default_output_tokens)
     lease = await state.quotas.admit(project, key, endpoint_id, tokens)
     record = lease.recording(state.metrics.record_usage)  # the usage settles the quota
     streaming = False
