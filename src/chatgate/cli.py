@@ -100,6 +100,9 @@ def revoke(settings: config.Settings, secret: bytes, given: str) -> int:
     except StoreUnavailable as exc:
         print(f"chatgate: could not record the revocation: {exc}", file=sys.stderr)
         return 1
+    except config.ConfigError as exc:
+        print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     print(f"revoked token {token_id}")
     return 0
 
@@ -119,6 +122,9 @@ def serve(settings: config.Settings) -> int:
         app = build_app(settings)
     except ModelUnavailable as exc:
         print(f"chatgate: {exc}", file=sys.stderr)
+        return 2
+    except config.ConfigError as exc:
+        print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
         return 2
     host, port = settings.server.host, settings.server.port
     if not settings.auth.enabled:

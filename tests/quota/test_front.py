@@ -247,3 +247,11 @@ def test_every_token_has_an_id(tmp_path: Path) -> None:
     secret = tokens.load_secret(tmp_path)
     first, second = (tokens.verify(secret, tokens.mint(secret)) for _ in range(2))
     assert first.token_id and first.token_id != second.token_id
+
+
+def test_revoking_with_redis_gone_says_so(tmp_path: Path) -> None:
+    conf = tmp_path / "chatgate.toml"
+    conf.write_text(f'[auth]\nstate_dir = "{tmp_path}"\n[state]\nredis_url = "redis://127.0.0.1:{free_port()}/0"\n')
+    result = run_cli("token", "--config", str(conf), "--revoke", "abc123", env=cli_env())
+    assert result.returncode == 1 and "could not record the revocation" in result.stderr
+    assert not (tmp_path / "revoked-tokens").exists()  # not silently somewhere no replica reads

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatgate.config import Limit, Settings
+from chatgate.config import ConfigError, Limit, Settings
 from chatgate.errors import RateLimited, UpstreamUnavailable
 from chatgate.front.auth import Authenticator
 from chatgate.front.metrics import Metrics
@@ -49,8 +49,10 @@ _RATES = (("requests_per_minute", "rpm"), ("tokens_per_minute", "tpm"))
 def open_limiter(settings: Settings, state_dir: Path | None) -> Limiter:
     """The store ``[state]`` names: Redis, else memory (revocations in ``state_dir``'s file)."""
     if settings.state.redis_url:
-        from chatgate.limits.redis import RedisLimiter  # the `redis` extra, only when configured
-
+        try:
+            from chatgate.limits.redis import RedisLimiter  # the `redis` extra, only when configured
+        except ImportError:
+            raise ConfigError("state.redis_url: needs the Redis client: pip install 'chatgate[redis]'") from None
         return RedisLimiter(settings.state.redis_url, prefix=settings.state.key_prefix,
                             timeout=settings.state.timeout, lease_seconds=settings.limits.lease_seconds)
     return MemoryLimiter(lease_seconds=settings.limits.lease_seconds,
