@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
                                     ["bench/translate.py", "--iterations", "10"],
                                     ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
                                     ["bench/http_clients.py", "--requests", "64"],
+                                    ["bench/quotas.py", "--requests", "20"],
                                     ["bench/gemini.py", "--requests", "64", "--streams", "16"],
                                     pytest.param(["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"],
                                                  marks=pytest.mark.model, id="extra_buffers")])

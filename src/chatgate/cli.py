@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--config", help="a TOML config file (for auth.state_dir)")
     token.add_argument("--project", help="limit the token to one project (default: every project)")
     token.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--revoke", metavar="TOKEN_OR_ID",
+                       help="refuse a token (or the token with this id) from now on, on every replica "
+                            "sharing [state] (or this host's servers without Redis)")
 
     check = commands.add_parser("check", help="check that every configured model, credential and endpoint works")
     check.add_argument("--config", help="a TOML config file")
@@ -48,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    if args.command == "token":
+    if args.command == "token" and not args.revoke:
         longest = settings.auth.max_token_lifetime
         if not 0 < args.lifetime <= longest:
             print(f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
@@ -57,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "token":
             secret = tokens.load_secret(config.state_dir(settings))
+            if args.revoke:
+                return revoke(settings, secret, args.revoke)
             print(tokens.mint(secret, project=args.project, lifetime=args.lifetime))
             return 0
         if args.command == "check":
@@ -80,6 +85,46 @@ def check(settings: config.Settings) -> int:
     return 1 if checks.failed(rows) else 0
 
 
+def revoke(settings: config.Settings, secret: bytes, given: str) -> int:
+    """Record a revocation in the store the servers read: Redis, else the state directory."""
+    import asyncio
+    import time
+
+    from chatgate.front.quota import open_limiter
+    from chatgate.limits import StoreUnavailable
+
+    if given.count(".") == 2:
+        try:
+            claims = tokens.for_revocation(secret, given)
+        except tokens.InvalidToken as exc:
+            print(f"chatgate: {exc}", file=sys.stderr)
+            return 2
+        token_id, until = claims.token_id, float(claims.expires)
+    else:  # an id: kept until any token could have expired
+        token_id, until = given, time.time() + settings.auth.max_token_lifetime
+    if until <= time.time():
+        print(f"token {token_id} has already expired")
+        return 0
+
+    async def write() -> None:
+        limiter = open_limiter(settings, config.state_dir(settings))
+        try:
+            await limiter.revoke(token_id, until)
+        finally:
+            await limiter.aclose()
+
+    try:
+        asyncio.run(write())
+    except StoreUnavailable as exc:
+        print(f"chatgate: could not record the revocation: {exc}", file=sys.stderr)
+        return 1
+    except config.ConfigError as exc:
+        print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    print(f"revoked token {token_id}")
+    return 0
+
+
 def serve(settings: config.Settings) -> int:
     import uvicorn
 
@@ -93,6 +138,9 @@ def serve(settings: config.Settings) -> int:
         app = build_app(settings)
     except ModelUnavailable as exc:
         print(f"chatgate: {exc}", file=sys.stderr)
+        return 2
+    except config.ConfigError as exc:
+        print(f"chatgate: invalid configuration: {exc}", file=sys.stderr)
         return 2
     host, port = settings.server.host, settings.server.port
     if not settings.auth.enabled:

@@ -12,6 +12,9 @@ before anything starts.
     [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
+    [limits]    default_output_tokens; [limits.default], [limits.projects.<p>], [limits.keys.<name>],
+                [limits.endpoints.<id>]: requests_per_minute, tokens_per_minute, concurrent
+    [state]     redis_url, on_error, key_prefix, timeout: where limits and revocations are shared
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class ServerSettings(_Section):
 
 class ScopedKey(_Section):
     key: str
+    # What metrics, logs and [limits.keys.<name>] call this key (never the key itself).
+    name: str | None = None
     projects: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
@@ -161,6 +166,46 @@ class EndpointSettings(_Section):
     unhealthy_threshold: Annotated[int, Meta(ge=1)] = 3
 
 
+class Limit(_Section):
+    """One set of limits; unset: no limit of that kind."""
+
+    requests_per_minute: Annotated[int, Meta(ge=1)] | None = None
+    # Prompt and generated tokens together.
+    tokens_per_minute: Annotated[int, Meta(ge=1)] | None = None
+    # Requests in flight at once (a stream counts until it ends).
+    concurrent: Annotated[int, Meta(ge=1)] | None = None
+
+
+class LimitsSettings(_Section):
+    """``[limits]``: quotas, checked before any engine work (``front/quota.py``).
+
+    A request is charged against its project's limits (``projects.<p>``, else ``default``),
+    its static key's (``keys.<name>``, a named ``[[auth.keys]]`` entry) and its endpoint's
+    (``endpoints.<id>``, shared by every caller); all must admit it."""
+
+    default: Limit = msgspec.field(default_factory=Limit)
+    projects: dict[str, Limit] = msgspec.field(default_factory=dict)
+    keys: dict[str, Limit] = msgspec.field(default_factory=dict)
+    endpoints: dict[str, Limit] = msgspec.field(default_factory=dict)
+    # Output tokens charged at admission when a request sets no max_tokens (settled to the
+    # real usage when it ends).
+    default_output_tokens: Annotated[int, Meta(ge=1)] = 1024
+    # Seconds a concurrency slot is held at most if its replica dies before releasing it.
+    lease_seconds: Annotated[float, Meta(gt=0)] = 900.0
+
+
+class StateSettings(_Section):
+    """``[state]``: where several replicas share quota counters and token revocations."""
+
+    # redis://host:port/db (or rediss://); unset: in this process (and revocations in a file).
+    redis_url: str | None = None
+    # Without Redis: "open" serves with no shared limits (and warns), "closed" answers 503.
+    on_error: Literal["open", "closed"] = "open"
+    key_prefix: str = "chatgate"
+    # Seconds to wait for Redis before taking it for gone.
+    timeout: Annotated[float, Meta(gt=0)] = 0.5
+
+
 class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
@@ -168,6 +213,8 @@ class Settings(_Section):
     local: LocalSettings = msgspec.field(default_factory=LocalSettings)
     models: dict[str, ModelSettings] = msgspec.field(default_factory=dict)
     endpoints: dict[str, EndpointSettings] = msgspec.field(default_factory=dict)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    state: StateSettings = msgspec.field(default_factory=StateSettings)
 
 
 # Sections whose scalar keys can be set from the environment.
@@ -176,6 +223,8 @@ _ENV_SECTIONS: dict[str, type[_Section]] = {
     "auth": AuthSettings,
     "gemini": GeminiSettings,
     "local": LocalSettings,
+    "limits": LimitsSettings,
+    "state": StateSettings,
 }
 
 
@@ -260,6 +309,14 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{what}: a local model, but local.enabled is false")
         if settings.gemini.local_fallback:
             raise ConfigError("gemini.local_fallback: a local model, but local.enabled is false")
+    names = [scoped.name for scoped in settings.auth.keys if scoped.name]
+    if len(set(names)) != len(names):
+        raise ConfigError("auth.keys: two keys share a name")
+    for name in settings.limits.keys:
+        if name not in names:
+            raise ConfigError(f"limits.keys.{name}: no key in auth.keys has this name")
+    if settings.state.redis_url and not settings.state.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("state.redis_url: not a redis://, rediss:// or unix:// URL")
     for name, model in settings.models.items():
         if model.path and model.package:
             raise ConfigError(f"models.{name}: give `path` or `package`, not both")

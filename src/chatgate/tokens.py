@@ -2,11 +2,14 @@
 
 A token is a JWT (HS256) signed with a secret kept in the user's state directory; the
 server and ``chatgate token`` find the same file with no configuration. The secret is made
-on first use, readable by its owner only. A token names one project, or every project.
+on first use, readable by its owner only. A token names one project, or every project, and
+carries an id (``jti``) by which ``chatgate token --revoke`` can refuse it before it expires; a
+token minted without one is known by a digest of itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import stat
@@ -28,6 +31,7 @@ MIN_SECRET_BYTES = 32
 class Claims:
     project: str  # ALL_PROJECTS for every project
     expires: int
+    token_id: str
 
 
 class InvalidToken(Exception):
@@ -85,7 +89,8 @@ def _checked(path: Path) -> bytes:
 
 def mint(secret: bytes, *, project: str | None = None, lifetime: int = 3600, now: float | None = None) -> str:
     issued = int(time.time() if now is None else now)
-    claims = {"iss": ISSUER, "sub": project or ALL_PROJECTS, "iat": issued, "exp": issued + lifetime}
+    claims = {"iss": ISSUER, "sub": project or ALL_PROJECTS, "iat": issued, "exp": issued + lifetime,
+              "jti": secrets.token_hex(16)}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -102,4 +107,20 @@ def verify(secret: bytes, token: str, *, max_lifetime: int | None = None) -> Cla
     if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
         raise InvalidToken(f"the token was minted to live longer than this server allows ({max_lifetime} s); "
                            "mint a shorter one with `chatgate token --lifetime`")
-    return Claims(project=claims["sub"], expires=claims["exp"])
+    return Claims(project=claims["sub"], expires=claims["exp"], token_id=token_id(token, claims))
+
+
+def token_id(token: str, claims: dict[str, object]) -> str:
+    """The token's ``jti``, or for a token minted without one a digest of the token."""
+    jti = claims.get("jti")
+    return jti if isinstance(jti, str) and jti else hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def for_revocation(secret: bytes, token: str) -> Claims:
+    """The claims of a token signed with ``secret``, expired or not (to revoke it)."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
+                            options={"require": ["exp", "sub"], "verify_exp": False})
+    except jwt.PyJWTError:
+        raise InvalidToken("the token is not valid (not signed with this server's secret)") from None
+    return Claims(project=claims["sub"], expires=claims["exp"], token_id=token_id(token, claims))

@@ -26,6 +26,7 @@ from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
 from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
 from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from chatgate.front.quota import Quotas, open_limiter, quota_route
 from chatgate.front.state import AppState
 from chatgate.front.targets import OPENAPI, Targets
 from chatgate.protocols.openai import encoder
@@ -65,6 +66,11 @@ async def models(request: Request) -> Response:
     return Response(encoder.encode(listing), media_type="application/json")
 
 
+async def quota(request: Request) -> Response:
+    _state(request)
+    return await quota_route(request)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -88,8 +94,10 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
     local = LocalEngine.from_settings(settings) if local is None else local
     gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
-    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
-                     targets=Targets(settings, local, gemini), metrics=Metrics())
+    auth, counters = Authenticator(settings.auth, secret), Metrics()
+    limiter = open_limiter(settings, state_dir(settings) if settings.auth.enabled else None)
+    state = AppState(settings=settings, auth=auth, targets=Targets(settings, local, gemini),
+                     quotas=Quotas(settings, limiter, counters, auth), metrics=counters)
     for name in local.names():
         _watch(state.metrics, name, local.model(name))
 
@@ -100,11 +108,13 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         for upstream in upstreams.values():
             await upstream.start()
         state.upstreams = upstreams
+        await state.quotas.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            await state.quotas.aclose()
             for upstream in upstreams.values():
                 await upstream.aclose()
             await local.aclose()
@@ -116,6 +126,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         Route("/v1/models", models, methods=["GET"]),
         Route(PREFIX + "/chat/completions", chat, methods=["POST"]),
         Route(PREFIX + "/models", models, methods=["GET"]),
+        Route("/{version}/projects/{project}/quota", quota, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

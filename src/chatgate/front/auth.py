@@ -1,4 +1,9 @@
-"""Who may call: static API keys and signed tokens, each scoped to projects."""
+"""Who may call: static API keys and signed tokens, each scoped to projects.
+
+``check`` answers with the caller's key name (a named ``[[auth.keys]]`` entry), which quotas
+charge; tokens are charged to their project only. ``revoked`` holds the ids of revoked tokens,
+kept current by ``front/quota.py`` from the shared state.
+"""
 
 from __future__ import annotations
 
@@ -20,35 +25,41 @@ class Authenticator:
         self.enabled = settings.enabled
         self._secret = secret
         self._max_lifetime = settings.max_token_lifetime
-        # (key bytes, projects) pairs; compared in constant time, every one of them.
-        self._keys: list[tuple[bytes, frozenset[str]]] = [
-            (key.encode(), frozenset({tokens.ALL_PROJECTS})) for key in settings.api_keys
-        ] + [(scoped.key.encode(), frozenset(scoped.projects)) for scoped in settings.keys]
+        # (key bytes, projects, name) triples; compared in constant time, every one of them.
+        self._keys: list[tuple[bytes, frozenset[str], str | None]] = [
+            (key.encode(), frozenset({tokens.ALL_PROJECTS}), None) for key in settings.api_keys
+        ] + [(scoped.key.encode(), frozenset(scoped.projects), scoped.name) for scoped in settings.keys]
+        self.revoked: frozenset[str] = frozenset()
         # Tokens already verified, most recent last: a client reuses its token for many
         # requests, and verifying a signature costs more than the rest of a request.
         self._verified: OrderedDict[str, tokens.Claims] = OrderedDict()
 
-    def check(self, headers: Headers, project: str) -> None:
-        """Raise ``Unauthenticated`` (401) or ``PermissionDenied`` (403), or return."""
+    def check(self, headers: Headers, project: str) -> str | None:
+        """Raise ``Unauthenticated`` (401) or ``PermissionDenied`` (403), or return the
+        caller's key name (``None`` for a token or an unnamed key)."""
         if not self.enabled:
-            return
+            return None
         credential = _credential(headers)
         if credential is None:
             raise Unauthenticated(
                 "missing credentials: send `Authorization: Bearer <token>` (mint one with `chatgate token`)"
             )
-        projects = self._key_projects(credential)
-        if projects is None:
+        name = None
+        found = self._key(credential)
+        if found is not None:
+            projects, name = found
+        else:
             projects = self._token_projects(credential)
         if tokens.ALL_PROJECTS not in projects and project not in projects:
             raise PermissionDenied(f"the credentials are not valid for project {project!r}")
+        return name
 
-    def _key_projects(self, credential: str) -> frozenset[str] | None:
+    def _key(self, credential: str) -> tuple[frozenset[str], str | None] | None:
         given = credential.encode()
         found = None
-        for key, projects in self._keys:
+        for key, projects, name in self._keys:
             if hmac.compare_digest(key, given) and found is None:
-                found = projects
+                found = projects, name
         return found
 
     def _token_projects(self, credential: str) -> frozenset[str]:
@@ -68,6 +79,8 @@ class Authenticator:
             raise Unauthenticated("the token has expired; mint a new one with `chatgate token`")
         else:
             self._verified.move_to_end(credential)
+        if claims.token_id in self.revoked:
+            raise Unauthenticated("the token has been revoked; mint a new one with `chatgate token`")
         return frozenset({claims.project})
 
 

@@ -17,6 +17,7 @@ from chatgate.errors import ChatgateError
 from chatgate.front import pipeline, projects, sse
 from chatgate.front.body import decode_chat_request, decode_object, read_body
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone
+from chatgate.front.quota import estimate_tokens
 from chatgate.front.relay import relay_chat
 from chatgate.front.state import AppState
 from chatgate.front.targets import OPENAPI
@@ -29,7 +30,7 @@ log = logging.getLogger("chatgate.chat")
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.chatgate
     project = request.path_params.get("project", state.settings.server.default_project)
-    state.auth.check(request.headers, project)
+    key = state.auth.check(request.headers, project)
     raw = await read_body(request, state.settings.server.max_body_bytes, state.settings.server.body_timeout)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)
 
@@ -38,7 +39,9 @@ async def chat_completions(request: Request) -> Response:
         projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     upstream = state.upstream(endpoint_id) if endpoint_id != OPENAPI else None
     if upstream is not None:
-        return await relay_chat(upstream, request, raw, decode_object(raw))
+        fields = decode_object(raw)
+        lease = await state.quotas.admit(project, key, endpoint_id, _estimate(state, len(raw), fields))
+        return await relay_chat(upstream, request, raw, fields, lease=lease)
 
     chat = decode_chat_request(raw)
     name = chat.model if isinstance(chat.model, str) and chat.model else None
@@ -50,17 +53,30 @@ async def chat_completions(request: Request) -> Response:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
     run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo)
-    record = state.metrics.record_usage
+    tokens = estimate_tokens(len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n,
+                             state.settings.limits.default_output_tokens)
+    lease = await state.quotas.admit(project, key, endpoint_id, tokens)
+    record = lease.recording(state.metrics.record_usage)  # the usage settles the quota
+    streaming = False
     try:
         if rendering.stream:
             stream = await pipeline.Stream.open(run, record=record, receive=request.receive)
             body = stream.events(StreamTranslator(rendering), failed=_failed, done=sse.DONE)
+            streaming = True  # the stream ends the lease when it closes
             return StreamingResponse(sse.coalesced(body), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
         completion = await pipeline.chat_completion(run, rendering, record=record, receive=request.receive)
     except ClientGone:
         log.info("client went away; generation stopped")
         return Response(status_code=CLIENT_CLOSED)
+    finally:
+        if not streaming:
+            lease.end(None)  # a no-op when the usage has settled it
     return Response(encoder.encode(completion), media_type="application/json")
+
+
+def _estimate(state: AppState, size: int, body: dict[str, object]) -> int:
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    return estimate_tokens(size, asked, body.get("n"), state.settings.limits.default_output_tokens)
 
 
 def _failed(exc: Exception) -> bytes:

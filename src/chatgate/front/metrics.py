@@ -53,6 +53,13 @@ class Metrics:
         # Labelled children, looked up once: prometheus_client's labels() is costly per request.
         self._counted: dict[tuple[str, int], Any] = {}
         self._timed: dict[str, Any] = {}
+        self.quota_allowed = Counter("chatgate_quota_allowed", "Requests a quota limit admitted, by scope and limit",
+                                     ["scope", "limit"], registry=self.registry)
+        self.quota_refused = Counter("chatgate_quota_refused", "Requests a quota limit refused (429), by scope and limit",
+                                     ["scope", "limit"], registry=self.registry)
+        self.quota_store_errors = Counter("chatgate_quota_store_errors",
+                                          "Quota checks the shared store (Redis) could not answer",
+                                          registry=self.registry)
         self._busy = Gauge("chatgate_local_busy", "1 while a local model is generating", ["model"],
                            registry=self.registry)
 

@@ -27,26 +27,34 @@ from chatgate.errors import ChatgateError
 from chatgate.front import sse
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.metrics import Metrics
+from chatgate.front.quota import NO_LEASE, Lease
 
 log = logging.getLogger("chatgate.upstream")
 
 
-async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any]) -> Response:
+async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any],
+                     *, lease: Lease = NO_LEASE) -> Response:
+    """``lease``: the request's quota charge, ended with the usage the upstream reports."""
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
     metrics: Metrics = request.app.state.chatgate.metrics
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await unless_disconnected(request.receive, _exchange(endpoint, raw, metrics),
+        upstream, content = await unless_disconnected(request.receive, _exchange(endpoint, raw, metrics, lease),
                                                       discard=_close)
     except ClientGone:
+        lease.end(None)
         return Response(status_code=CLIENT_CLOSED)
+    except BaseException:
+        lease.end(None)
+        raise
     if content is None:
-        return RelayStream(upstream, metrics)
+        return RelayStream(upstream, metrics, lease)
     return Response(content, status_code=upstream.status, media_type=upstream.media_type)
 
 
-async def _exchange(endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics) -> tuple[UpstreamResponse, bytes | None]:
+async def _exchange(endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics,
+                    lease: Lease) -> tuple[UpstreamResponse, bytes | None]:
     """The upstream's answer: open, for a stream; read and closed, for a JSON body."""
     upstream = await endpoint.open(raw)
     if upstream.is_stream:
@@ -55,12 +63,13 @@ async def _exchange(endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics) ->
         return upstream, await upstream.read()
     finally:
         await upstream.aclose()
-        _record(metrics, upstream)
+        _record(metrics, upstream, lease)
 
 
-def _record(metrics: Metrics, upstream: UpstreamResponse) -> None:
+def _record(metrics: Metrics, upstream: UpstreamResponse, lease: Lease) -> None:
     if upstream.usage is not None:
         metrics.record_tokens(f"endpoints/{upstream.endpoint_id}", *upstream.usage)
+    lease.end(None if upstream.usage is None else sum(upstream.usage))
 
 
 async def _close(result: tuple[UpstreamResponse, bytes | None]) -> None:
@@ -70,9 +79,10 @@ async def _close(result: tuple[UpstreamResponse, bytes | None]) -> None:
 class RelayStream(Response):
     """An upstream SSE stream relayed as it arrives; ends the upstream when the client leaves."""
 
-    def __init__(self, upstream: UpstreamResponse, metrics: Metrics) -> None:
+    def __init__(self, upstream: UpstreamResponse, metrics: Metrics, lease: Lease = NO_LEASE) -> None:
         self.upstream = upstream
         self.metrics = metrics
+        self.lease = lease
         self.status_code = upstream.status
         self.media_type = upstream.media_type
         self.background = None
@@ -85,7 +95,7 @@ class RelayStream(Response):
             pass  # nobody left to tell; closing the upstream below is all there is to do
         finally:
             await self.upstream.aclose()
-            _record(self.metrics, self.upstream)
+            _record(self.metrics, self.upstream, self.lease)
 
     async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})

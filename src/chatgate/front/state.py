@@ -8,6 +8,7 @@ from chatgate.config import Settings
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.front.auth import Authenticator
 from chatgate.front.metrics import Metrics
+from chatgate.front.quota import Quotas
 from chatgate.front.targets import Targets
 
 
@@ -16,6 +17,7 @@ class AppState:
     settings: Settings
     auth: Authenticator
     targets: Targets
+    quotas: Quotas
     metrics: Metrics = field(default_factory=Metrics)
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
     upstreams: dict[str, UpstreamEndpoint] = field(default_factory=dict)
