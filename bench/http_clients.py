@@ -41,8 +41,12 @@ uvloop.run(main())
 """
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}], "max_tokens": 64}'
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-           "Accept-Encoding": "identity", "User-Agent": "chatgate"}
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "Accept-Encoding": "identity",
+    "User-Agent": "chatgate",
+}
 
 
 class Raw(asyncio.Protocol):
@@ -53,7 +57,7 @@ class Raw(asyncio.Protocol):
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -65,10 +69,12 @@ class Raw(asyncio.Protocol):
                 self.done.set_result(None)
 
 
-async def raw_client(port: int):  # type: ignore[no-untyped-def]
+async def raw_client(port: int):
     loop = asyncio.get_running_loop()
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY))
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+    )
     pool: list[Raw] = []
 
     async def call() -> None:
@@ -77,10 +83,11 @@ async def raw_client(port: int):  # type: ignore[no-untyped-def]
         conn.transport.write(request)  # type: ignore[attr-defined]
         await conn.done
         pool.append(conn)
+
     return call, None
 
 
-async def httpx_client(port: int):  # type: ignore[no-untyped-def]
+async def httpx_client(port: int):
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=128))
     url = httpx.URL(f"http://127.0.0.1:{port}/v1/chat/completions")
     headers = httpx.Headers(HEADERS)
@@ -89,10 +96,11 @@ async def httpx_client(port: int):  # type: ignore[no-untyped-def]
         response = await client.send(httpx.Request("POST", url, headers=headers, content=BODY), stream=True)
         await response.aread()
         await response.aclose()
+
     return call, client.aclose
 
 
-async def httpcore_client(port: int):  # type: ignore[no-untyped-def]
+async def httpcore_client(port: int):
     pool = httpcore.AsyncConnectionPool(max_connections=None, max_keepalive_connections=128)
     url = f"http://127.0.0.1:{port}/v1/chat/completions".encode()
     headers = [(k.encode(), v.encode()) for k, v in HEADERS.items()]
@@ -100,25 +108,34 @@ async def httpcore_client(port: int):  # type: ignore[no-untyped-def]
     async def call() -> None:
         response = await pool.request("POST", url, headers=headers, content=BODY)
         assert response.status == 200
+
     return call, pool.aclose
 
 
-async def aiohttp_client(port: int):  # type: ignore[no-untyped-def]
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
-                                    skip_auto_headers=("User-Agent", "Accept-Encoding"))
+async def aiohttp_client(port: int):
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
 
     async def call() -> None:
         async with session.post(url, data=BODY, headers=HEADERS) as response:
             await response.read()
+
     return call, session.close
 
 
-CLIENTS = {"raw asyncio (floor)": raw_client, "httpx": httpx_client, "httpcore": httpcore_client,
-           "aiohttp": aiohttp_client}
+CLIENTS = {
+    "raw asyncio (floor)": raw_client,
+    "httpx": httpx_client,
+    "httpcore": httpcore_client,
+    "aiohttp": aiohttp_client,
+}
 
 
-async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, float]:
     call, close = await make(port)
     for _ in range(100):
         await call()
@@ -126,6 +143,7 @@ async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, flo
     async def worker(count: int) -> None:
         for _ in range(count):
             await call()
+
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
     done = n // concurrency * concurrency

@@ -48,8 +48,11 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str] | None:
     if binary is None:
         return None
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(500):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -79,15 +82,23 @@ async def main(n: int) -> None:
     redis = start_redis()
     try:
         with tempfile.TemporaryDirectory() as state:
-            def settings(**sections: Any) -> config.Settings:
-                return config.load(None, environ={}, overrides={"auth": {"state_dir": state, "api_keys": [KEY]},
-                                                                **sections})
 
-            rows = [("no limits (baseline)", await measure(settings(), n)),
-                    ("limits in memory", await measure(settings(limits=LIMITS), n))]
+            def settings(**sections: Any) -> config.Settings:
+                return config.load(
+                    None, environ={}, overrides={"auth": {"state_dir": state, "api_keys": [KEY]}, **sections}
+                )
+
+            rows = [
+                ("no limits (baseline)", await measure(settings(), n)),
+                ("limits in memory", await measure(settings(limits=LIMITS), n)),
+            ]
             if redis is not None:
-                rows.append(("limits in Redis (loopback)",
-                             await measure(settings(limits=LIMITS, state={"redis_url": redis[1]}), n)))
+                rows.append(
+                    (
+                        "limits in Redis (loopback)",
+                        await measure(settings(limits=LIMITS, state={"redis_url": redis[1]}), n),
+                    )
+                )
     finally:
         if redis is not None:
             redis[0].kill()

@@ -11,14 +11,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script", [["bench/gateway.py", "--requests", "5"],
-                                    ["bench/translate.py", "--iterations", "10"],
-                                    ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
-                                    ["bench/http_clients.py", "--requests", "64"],
-                                    ["bench/quotas.py", "--requests", "20"],
-                                    ["bench/gemini.py", "--requests", "64", "--streams", "16"],
-                                    pytest.param(["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"],
-                                                 marks=pytest.mark.model, id="extra_buffers")])
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["bench/gateway.py", "--requests", "5"],
+        ["bench/translate.py", "--iterations", "10"],
+        ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
+        ["bench/http_clients.py", "--requests", "64"],
+        ["bench/quotas.py", "--requests", "20"],
+        ["bench/gemini.py", "--requests", "64", "--streams", "16"],
+        pytest.param(
+            ["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"], marks=pytest.mark.model, id="extra_buffers"
+        ),
+    ],
+)
 def test_benchmark_runs(script: list[str]) -> None:
     env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'bench'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, *script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from chatgate import __version__, config, tokens
 
@@ -28,9 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--config", help="a TOML config file (for auth.state_dir)")
     token.add_argument("--project", help="limit the token to one project (default: every project)")
     token.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
-    token.add_argument("--revoke", metavar="TOKEN_OR_ID",
-                       help="refuse a token (or the token with this id) from now on, on every replica "
-                            "sharing [state] (or this host's servers without Redis)")
+    token.add_argument(
+        "--revoke",
+        metavar="TOKEN_OR_ID",
+        help="refuse a token (or the token with this id) from now on, on every replica "
+        "sharing [state] (or this host's servers without Redis)",
+    )
 
     check = commands.add_parser("check", help="check that every configured model, credential and endpoint works")
     check.add_argument("--config", help="a TOML config file")
@@ -41,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     flags: dict[str, Any] = {}
     if args.command == "serve":
-        server = {k: v for k, v in (("host", args.host), ("port", args.port), ("log_level", args.log_level)) if v is not None}
+        server = {
+            k: v for k, v in (("host", args.host), ("port", args.port), ("log_level", args.log_level)) if v is not None
+        }
         if server:
             flags["server"] = server
         if args.no_auth:
@@ -54,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "token" and not args.revoke:
         longest = settings.auth.max_token_lifetime
         if not 0 < args.lifetime <= longest:
-            print(f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
-                  file=sys.stderr)
+            print(
+                f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
+                file=sys.stderr,
+            )
             return 2
     try:
         if args.command == "token":
@@ -146,15 +154,19 @@ def serve(settings: config.Settings) -> int:
     if not settings.auth.enabled:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can use it", host, port)
         if settings.server.allowed_hosts is None:
-            log.warning("only loopback Host names are served (localhost, 127.0.0.1, [::1]); "
-                        "list others in server.allowed_hosts")
+            log.warning(
+                "only loopback Host names are served (localhost, 127.0.0.1, [::1]); list others in server.allowed_hosts"
+            )
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     log.info("chatgate %s starting on %s", __version__, base)
     log.info("OpenAI base URL: %s/v1  (or %s/v1/projects/<project>/locations/<location>/endpoints/openapi)", base, base)
     if settings.auth.enabled:
         log.info("credentials: `Authorization: Bearer $(chatgate token)`")
-    uvicorn.Server(uvicorn_config(app, settings.server, host=host, port=port, log_level=settings.server.log_level,
-                                  timeout_graceful_shutdown=5)).run()
+    uvicorn.Server(
+        uvicorn_config(
+            app, settings.server, host=host, port=port, log_level=settings.server.log_level, timeout_graceful_shutdown=5
+        )
+    ).run()
     return 0
 
 

@@ -79,18 +79,26 @@ def _checked(path: Path) -> bytes:
         if info.st_uid != os.geteuid():
             raise SecretError(f"{path} belongs to another user (uid {info.st_uid}); it must be yours alone")
         if info.st_mode & 0o077:
-            raise SecretError(f"{path} can be read by others (mode {stat.S_IMODE(info.st_mode):o}); "
-                              f"run `chmod 600 {path}`")
+            raise SecretError(
+                f"{path} can be read by others (mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
+            )
     if len(secret) < MIN_SECRET_BYTES:
-        raise SecretError(f"{path} holds {len(secret)} bytes; a token secret needs at least {MIN_SECRET_BYTES} "
-                          "(delete the file and chatgate makes a new one)")
+        raise SecretError(
+            f"{path} holds {len(secret)} bytes; a token secret needs at least {MIN_SECRET_BYTES} "
+            "(delete the file and chatgate makes a new one)"
+        )
     return secret
 
 
 def mint(secret: bytes, *, project: str | None = None, lifetime: int = 3600, now: float | None = None) -> str:
     issued = int(time.time() if now is None else now)
-    claims = {"iss": ISSUER, "sub": project or ALL_PROJECTS, "iat": issued, "exp": issued + lifetime,
-              "jti": secrets.token_hex(16)}
+    claims = {
+        "iss": ISSUER,
+        "sub": project or ALL_PROJECTS,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": secrets.token_hex(16),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -98,15 +106,18 @@ def verify(secret: bytes, token: str, *, max_lifetime: int | None = None) -> Cla
     """The token's claims; ``InvalidToken`` if it is forged, expired, or was minted to live
     longer than ``max_lifetime`` seconds."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "sub", "iat"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iat"]}
+        )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("the token has expired; mint a new one with `chatgate token`") from None
     except jwt.PyJWTError:
         raise InvalidToken("the token is not valid") from None
     if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
-        raise InvalidToken(f"the token was minted to live longer than this server allows ({max_lifetime} s); "
-                           "mint a shorter one with `chatgate token --lifetime`")
+        raise InvalidToken(
+            f"the token was minted to live longer than this server allows ({max_lifetime} s); "
+            "mint a shorter one with `chatgate token --lifetime`"
+        )
     return Claims(project=claims["sub"], expires=claims["exp"], token_id=token_id(token, claims))
 
 
@@ -119,8 +130,9 @@ def token_id(token: str, claims: dict[str, object]) -> str:
 def for_revocation(secret: bytes, token: str) -> Claims:
     """The claims of a token signed with ``secret``, expired or not (to revoke it)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "sub"], "verify_exp": False})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"], "verify_exp": False}
+        )
     except jwt.PyJWTError:
         raise InvalidToken("the token is not valid (not signed with this server's secret)") from None
     return Claims(project=claims["sub"], expires=claims["exp"], token_id=token_id(token, claims))

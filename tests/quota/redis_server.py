@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,8 +33,11 @@ class RedisServer:
     def start(self) -> RedisServer:
         if BINARY is None:
             pytest.skip(SKIP_REASON)
-        self.proc = subprocess.Popen([BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while not self.ping():
             if self.proc.poll() is not None or time.monotonic() > deadline:

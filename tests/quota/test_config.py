@@ -22,9 +22,13 @@ def test_limits_name_keys_that_exist() -> None:
 
 
 def test_state_from_the_environment_and_checked() -> None:
-    settings = config.load(environ={"CHATGATE_STATE_REDIS_URL": "redis://10.0.0.5:6379/0",
-                                    "CHATGATE_STATE_ON_ERROR": "closed",
-                                    "CHATGATE_LIMITS_DEFAULT_OUTPUT_TOKENS": "256"})
+    settings = config.load(
+        environ={
+            "CHATGATE_STATE_REDIS_URL": "redis://10.0.0.5:6379/0",
+            "CHATGATE_STATE_ON_ERROR": "closed",
+            "CHATGATE_LIMITS_DEFAULT_OUTPUT_TOKENS": "256",
+        }
+    )
     assert settings.state.redis_url == "redis://10.0.0.5:6379/0" and settings.state.on_error == "closed"
     assert settings.limits.default_output_tokens == 256
     with pytest.raises(config.ConfigError, match="state.on_error"):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import openai
@@ -15,10 +16,10 @@ import pytest
 from starlette.applications import Starlette
 
 from chatgate import config, tokens
+from chatgate.errors import ContextLengthExceeded
 from chatgate.front.app import build_app
 from tests.asgi import StreamingTransport, running
 from tests.front.conftest import asgi_client, body
-from chatgate.errors import ContextLengthExceeded
 from tests.front.fake import HELLO, MODEL, Fail, FakeEngine, Hang, Text, Usage
 from tests.live import cli_env, run_cli
 from tests.serve import free_port
@@ -29,21 +30,34 @@ KEY, CI_KEY = "static-key", "ci-key"
 
 
 def settings(path: Path, limits: dict[str, Any], **sections: Any) -> config.Settings:
-    return config.load(None, environ={}, overrides={
-        "auth": {"state_dir": str(path), "api_keys": [KEY],
-                 "keys": [{"key": CI_KEY, "name": "ci"}, {"key": "other-key", "name": "other", "projects": ["b"]}]},
-        "endpoints": {"fake-ep": {"model": MODEL}}, "limits": limits, **sections})
+    return config.load(
+        None,
+        environ={},
+        overrides={
+            "auth": {
+                "state_dir": str(path),
+                "api_keys": [KEY],
+                "keys": [{"key": CI_KEY, "name": "ci"}, {"key": "other-key", "name": "other", "projects": ["b"]}],
+            },
+            "endpoints": {"fake-ep": {"model": MODEL}},
+            "limits": limits,
+            **sections,
+        },
+    )
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette, transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    app: Starlette, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     async with running(app):
         if transport is None:
             async with asgi_client(app, base_url="http://chatgate", headers={"Authorization": f"Bearer {KEY}"}) as c:
                 yield c
         else:
-            async with httpx.AsyncClient(transport=transport, base_url="http://chatgate",
-                                         headers={"Authorization": f"Bearer {KEY}"}) as c:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://chatgate", headers={"Authorization": f"Bearer {KEY}"}
+            ) as c:
                 yield c
 
 
@@ -67,8 +81,12 @@ async def test_over_the_limit_is_a_429_in_openais_shape_naming_the_limit(tmp_pat
         assert error["type"] == "rate_limit_error" and error["code"] == "rate_limit_exceeded"
         assert "project 'team-a'" in error["message"] and "[limits.default] requests_per_minute" in error["message"]
         # The OpenAI SDK sees its own rate-limit error.
-        async with openai.AsyncOpenAI(base_url="http://chatgate" + ROUTE.removesuffix("/chat/completions"),
-                                      api_key=KEY, http_client=asgi_client(app), max_retries=0) as sdk:
+        async with openai.AsyncOpenAI(
+            base_url="http://chatgate" + ROUTE.removesuffix("/chat/completions"),
+            api_key=KEY,
+            http_client=asgi_client(app),
+            max_retries=0,
+        ) as sdk:
             with pytest.raises(openai.RateLimitError, match="requests per minute"):
                 await sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
         scraped = (await http.get("/metrics")).text
@@ -88,8 +106,12 @@ async def test_a_refused_request_reaches_no_engine(tmp_path: Path) -> None:
 
 
 async def test_project_key_and_endpoint_limits_each_apply(tmp_path: Path) -> None:
-    limits = {"default": {"requests_per_minute": 1}, "projects": {PROJECT: {"requests_per_minute": 100}},
-              "keys": {"ci": {"requests_per_minute": 1}}, "endpoints": {"fake-ep": {"requests_per_minute": 1}}}
+    limits = {
+        "default": {"requests_per_minute": 1},
+        "projects": {PROJECT: {"requests_per_minute": 100}},
+        "keys": {"ci": {"requests_per_minute": 1}},
+        "endpoints": {"fake-ep": {"requests_per_minute": 1}},
+    }
     app = build_app(settings(tmp_path, limits), local=FakeEngine())
     async with serving(app) as http:
         ci = {"Authorization": f"Bearer {CI_KEY}"}

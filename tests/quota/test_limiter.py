@@ -4,8 +4,8 @@ Redis (a real ``redis-server``, its scripts given the fake clock instead of ``TI
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -82,8 +82,9 @@ async def test_token_costs_and_wait(limiter: Limiter, clock: Clock) -> None:
     assert (await limiter.acquire([rate("tpm", 100, 60)], "x")).allowed
 
 
-async def test_a_cost_above_the_limit_passes_only_a_full_bucket_and_leaves_a_debt(limiter: Limiter,
-                                                                                  clock: Clock) -> None:
+async def test_a_cost_above_the_limit_passes_only_a_full_bucket_and_leaves_a_debt(
+    limiter: Limiter, clock: Clock
+) -> None:
     assert (await limiter.acquire([rate("tpm", 100, 150)], "x")).allowed
     level = (await limiter.levels([rate("tpm", 100)]))[0]
     assert level.remaining == 0 and level.reset == pytest.approx(90.0)

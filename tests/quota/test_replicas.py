@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -30,7 +30,7 @@ def config_file(tmp_path: Path, name: str, upstream: str, redis_url: str, *, rpm
 [local]
 enabled = false
 [auth]
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 api_keys = ["{KEY}"]
 [endpoints.ep]
 upstreams = ["{upstream}"]
@@ -44,12 +44,15 @@ on_error = "{on_error}"
 
 
 @contextlib.contextmanager
-def replicas(tmp_path: Path, redis: RedisServer, *, rpm: int,
-             policies: tuple[str, str] = ("open", "open")) -> Iterator[tuple[CliServer, CliServer, Path]]:
+def replicas(
+    tmp_path: Path, redis: RedisServer, *, rpm: int, policies: tuple[str, str] = ("open", "open")
+) -> Iterator[tuple[CliServer, CliServer, Path]]:
     env = cli_env(HOME=str(tmp_path))
     with Upstream(openai_stub) as up, contextlib.ExitStack() as stack:
-        confs = [config_file(tmp_path, f"r{i}", up.url, redis.url, rpm=rpm, on_error=policy)
-                 for i, policy in enumerate(policies)]
+        confs = [
+            config_file(tmp_path, f"r{i}", up.url, redis.url, rpm=rpm, on_error=policy)
+            for i, policy in enumerate(policies)
+        ]
         a, b = (stack.enter_context(CliServer("--config", str(conf), env=env)) for conf in confs)
         yield a, b, confs[0]
 
@@ -127,7 +130,9 @@ def test_redis_killed_mid_run_then_restarted(tmp_path: Path, redis_server: Redis
 
         redis_server.start()  # empty: it kept nothing
         wait_until(lambda: chat(fail_closed).status_code == 200, "the fail-closed replica serving again")
-        wait_until(lambda: httpx.get(fail_open.url + "/v1/projects/demo/quota", headers=AUTH).status_code == 200,
-                   "the fail-open replica reading the store again")
+        wait_until(
+            lambda: httpx.get(fail_open.url + "/v1/projects/demo/quota", headers=AUTH).status_code == 200,
+            "the fail-open replica reading the store again",
+        )
         answers = [chat(fail_open).status_code for _ in range(limit + 1)]
         assert answers.count(429) >= 1 and answers.count(200) <= limit  # limits enforced again

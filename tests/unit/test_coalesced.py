@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -60,5 +60,5 @@ async def test_closing_early_closes_the_events() -> None:
 
     out = coalesced(events())
     assert await anext(out) == b"a"
-    await out.aclose()  # type: ignore[attr-defined]
+    await out.aclose()
     assert closed.is_set()

@@ -27,7 +27,7 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, node.module] if node.module else base)
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
@@ -67,8 +67,11 @@ def test_engines_do_not_import_the_front(path: Path) -> None:
 
 
 def test_only_the_adapter_imports_llama_cpp() -> None:
-    importers = {path.relative_to(SRC).as_posix() for path in SRC.rglob("*.py")
-                 if any(under(n, "llama_cpp") for n in imports(path))}
+    importers = {
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if any(under(n, "llama_cpp") for n in imports(path))
+    }
     assert importers == {"engines/local/llama.py"}
 
 

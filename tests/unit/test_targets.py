@@ -21,7 +21,7 @@ class TwoModels:
 
 def targets() -> Targets:
     settings = config.load(None, environ={}, overrides={"endpoints": {"ep": {"model": "a"}}})
-    return Targets(settings, TwoModels())  # type: ignore[arg-type]
+    return Targets(settings, TwoModels())
 
 
 def test_endpoint_serves_its_model_with_or_without_a_name() -> None:

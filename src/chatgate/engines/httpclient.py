@@ -3,8 +3,8 @@
 aiohttp was chosen by measurement (``bench/README.md``): per request it costs a fraction of
 httpx's CPU, and its connection pool does not slow down as requests in flight grow. The
 relay and the Gemini engine both send through this module, the only one that makes
-requests with it, so the client can change again without touching the callers. Failures are aiohttp's exceptions; turn them
-into chatgate errors with ``engines/http_errors.py``.
+requests with it, so the client can change again without touching the callers. Failures are
+aiohttp's exceptions; turn them into chatgate errors with ``engines/http_errors.py``.
 
     client = HttpClient(connect_timeout=5, read_timeout=60)
     response = await client.send("POST", url, headers, body)
@@ -25,7 +25,7 @@ not for upstreams on a private network.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
@@ -93,14 +93,16 @@ class HttpClient:
         else:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True)
         return aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=self._trust_env,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False,
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            trust_env=self._trust_env,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            raise_for_status=False,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None
-    ) -> HttpResponse:
+    async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> HttpResponse:
         """Send a request and wait for the status line and headers."""
         session = self._session
         if session is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -96,8 +96,13 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
     gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
     auth, counters = Authenticator(settings.auth, secret), Metrics()
     limiter = open_limiter(settings, state_dir(settings) if settings.auth.enabled else None)
-    state = AppState(settings=settings, auth=auth, targets=Targets(settings, local, gemini),
-                     quotas=Quotas(settings, limiter, counters, auth), metrics=counters)
+    state = AppState(
+        settings=settings,
+        auth=auth,
+        targets=Targets(settings, local, gemini),
+        quotas=Quotas(settings, limiter, counters, auth),
+        metrics=counters,
+    )
     for name in local.names():
         _watch(state.metrics, name, local.model(name))
 

@@ -10,6 +10,7 @@ waiting for an answer (or a stream's first chunk) a watcher listens for
 from __future__ import annotations
 
 import logging
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -53,8 +54,9 @@ async def chat_completions(request: Request) -> Response:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
     run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo)
-    tokens = estimate_tokens(len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n,
-                             state.settings.limits.default_output_tokens)
+    tokens = estimate_tokens(
+        len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n, state.settings.limits.default_output_tokens
+    )
     lease = await state.quotas.admit(project, key, endpoint_id, tokens)
     record = lease.recording(state.metrics.record_usage)  # the usage settles the quota
     streaming = False

@@ -20,9 +20,10 @@ import contextlib
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,10 +54,16 @@ def open_limiter(settings: Settings, state_dir: Path | None) -> Limiter:
             from chatgate.limits.redis import RedisLimiter  # the `redis` extra, only when configured
         except ImportError:
             raise ConfigError("state.redis_url: needs the Redis client: pip install 'chatgate[redis]'") from None
-        return RedisLimiter(settings.state.redis_url, prefix=settings.state.key_prefix,
-                            timeout=settings.state.timeout, lease_seconds=settings.limits.lease_seconds)
-    return MemoryLimiter(lease_seconds=settings.limits.lease_seconds,
-                         revocations=None if state_dir is None else state_dir / REVOCATIONS_FILE)
+        return RedisLimiter(
+            settings.state.redis_url,
+            prefix=settings.state.key_prefix,
+            timeout=settings.state.timeout,
+            lease_seconds=settings.limits.lease_seconds,
+        )
+    return MemoryLimiter(
+        lease_seconds=settings.limits.lease_seconds,
+        revocations=None if state_dir is None else state_dir / REVOCATIONS_FILE,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +95,10 @@ class Quotas:
         self._auth = auth
         limits = settings.limits
         # Nothing configured: admission costs nothing (no store round trip at all).
-        self.enabled = any(_any(limit) for limit in (limits.default, *limits.projects.values(),
-                                                     *limits.keys.values(), *limits.endpoints.values()))
+        self.enabled = any(
+            _any(limit)
+            for limit in (limits.default, *limits.projects.values(), *limits.keys.values(), *limits.endpoints.values())
+        )
         self._counters: dict[tuple[str, str, bool], Any] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -147,7 +156,9 @@ class Quotas:
                     cost = 1 if short == "rpm" else tokens
                     out.append(Charged(Bucket(f"{base}:{short}", "rate", value, cost), rule, name))
             if rule.limit.concurrent is not None:
-                out.append(Charged(Bucket(f"{base}:concurrent", "concurrent", rule.limit.concurrent), rule, "concurrent"))
+                out.append(
+                    Charged(Bucket(f"{base}:concurrent", "concurrent", rule.limit.concurrent), rule, "concurrent")
+                )
         return out
 
     # --- admission --------------------------------------------------------------------------
@@ -168,15 +179,19 @@ class Quotas:
         except StoreUnavailable as exc:
             self.store_failed(exc)
             if self._on_error == "closed":
-                raise UpstreamUnavailable("the quota store is unreachable; try again shortly",
-                                          code="quota_store_unavailable", headers={"Retry-After": "1"}) from None
+                raise UpstreamUnavailable(
+                    "the quota store is unreachable; try again shortly",
+                    code="quota_store_unavailable",
+                    headers={"Retry-After": "1"},
+                ) from None
             return NO_LEASE
         self._store_recovered()
         if not decision.allowed:
             refused = next(c for c in charged if c.bucket is decision.refused)
             self._count(refused, allowed=False)
-            raise RateLimited(_refusal(refused, project, decision.retry_after),
-                              retry_after=math.ceil(decision.retry_after))
+            raise RateLimited(
+                _refusal(refused, project, decision.retry_after), retry_after=math.ceil(decision.retry_after)
+            )
         for c in charged:
             self._count(c, allowed=True)
         return Lease(self, [c.bucket for c in charged], lease_id, tokens)
@@ -193,9 +208,12 @@ class Quotas:
         self._metrics.quota_store_errors.inc()
         if not self._store_down:
             self._store_down = True
-            policy = "admitting requests without shared limits" if self._on_error == "open" else "refusing requests (503)"
-            log.warning("quota store unreachable (%s): %s until it is back (state.on_error = %r)",
-                        exc, policy, self._on_error)
+            policy = (
+                "admitting requests without shared limits" if self._on_error == "open" else "refusing requests (503)"
+            )
+            log.warning(
+                "quota store unreachable (%s): %s until it is back (state.on_error = %r)", exc, policy, self._on_error
+            )
 
     def _store_recovered(self) -> None:
         if self._store_down:
@@ -224,9 +242,17 @@ class Quotas:
         return {
             "project": project,
             "shared": self._shared,
-            "limits": [{"scope": c.rule.scope, "name": c.rule.name, "limit": c.limit, "value": c.bucket.limit,
-                        "remaining": level.remaining, "reset_seconds": round(level.reset, 3)}
-                       for c, level in zip(charged, levels)],
+            "limits": [
+                {
+                    "scope": c.rule.scope,
+                    "name": c.rule.name,
+                    "limit": c.limit,
+                    "value": c.bucket.limit,
+                    "remaining": level.remaining,
+                    "reset_seconds": round(level.reset, 3),
+                }
+                for c, level in zip(charged, levels, strict=True)
+            ],
         }
 
 
@@ -254,15 +280,22 @@ class Lease:
         if delta or slots:
             quotas.spawn(lambda: quotas.limiter.finish(tokens if delta else [], delta, slots, self._id))
 
-    def recording(self, record: Callable[[str, g.UsageMetadata | None], None]) -> Callable[[str, g.UsageMetadata | None], None]:
+    def recording(
+        self, record: Callable[[str, g.UsageMetadata | None], None]
+    ) -> Callable[[str, g.UsageMetadata | None], None]:
         """``record`` (the pipeline's usage hook), ending this lease with the usage it gets."""
         if self._ended:
             return record
 
         def both(label: str, usage: g.UsageMetadata | None) -> None:
             record(label, usage)
-            self.end(None if usage is None else (usage.prompt_token_count or 0)
-                     + (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0))
+            self.end(
+                None
+                if usage is None
+                else (usage.prompt_token_count or 0)
+                + (usage.candidates_token_count or 0)
+                + (usage.thoughts_token_count or 0)
+            )
 
         return both
 
@@ -272,8 +305,11 @@ NO_LEASE = Lease(None, [], "", 0)
 
 def estimate_tokens(body_bytes: int, max_tokens: object, n: object, default_output: int) -> int:
     """Tokens a request may use: its prompt (about a token per 4 bytes of body) and its answer."""
-    output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0 \
+    output = (
+        max_tokens
+        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0
         else default_output
+    )
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     return body_bytes // 4 + output * choices
 
@@ -284,15 +320,18 @@ def _any(limit: Limit) -> bool:
 
 def _refusal(charged: Charged, project: str, wait: float) -> str:
     rule = charged.rule
-    who = {"project": f"project {rule.name!r}", "key": f"key {rule.name!r}",
-           "endpoint": f"endpoint {rule.name!r}"}[rule.scope]
+    who = {"project": f"project {rule.name!r}", "key": f"key {rule.name!r}", "endpoint": f"endpoint {rule.name!r}"}[
+        rule.scope
+    ]
     if rule.section == "[limits.default]":
         who += " (the default limit)"
     what = f"{charged.bucket.limit} {charged.limit.replace('_', ' ')}"
     if charged.limit == "concurrent":
         what = f"{charged.bucket.limit} concurrent requests"
-    return (f"quota exceeded: {who} is limited to {what} ({rule.section} {charged.limit}); "
-            f"retry in {max(1, math.ceil(wait))} s")
+    return (
+        f"quota exceeded: {who} is limited to {what} ({rule.section} {charged.limit}); "
+        f"retry in {max(1, math.ceil(wait))} s"
+    )
 
 
 async def quota_route(request: Request) -> Response:
@@ -304,6 +343,9 @@ async def quota_route(request: Request) -> Response:
         report = await state.quotas.report(project, key)
     except StoreUnavailable as exc:
         state.quotas.store_failed(exc)
-        raise UpstreamUnavailable("the quota store is unreachable; try again shortly",
-                                  code="quota_store_unavailable", headers={"Retry-After": "1"}) from None
+        raise UpstreamUnavailable(
+            "the quota store is unreachable; try again shortly",
+            code="quota_store_unavailable",
+            headers={"Retry-After": "1"},
+        ) from None
     return JSONResponse(report)

@@ -32,16 +32,18 @@ from chatgate.front.quota import NO_LEASE, Lease
 log = logging.getLogger("chatgate.upstream")
 
 
-async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any],
-                     *, lease: Lease = NO_LEASE) -> Response:
+async def relay_chat(
+    endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any], *, lease: Lease = NO_LEASE
+) -> Response:
     """``lease``: the request's quota charge, ended with the usage the upstream reports."""
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
     metrics: Metrics = request.app.state.chatgate.metrics
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await unless_disconnected(request.receive, _exchange(endpoint, raw, metrics, lease),
-                                                      discard=_close)
+        upstream, content = await unless_disconnected(
+            request.receive, _exchange(endpoint, raw, metrics, lease), discard=_close
+        )
     except ClientGone:
         lease.end(None)
         return Response(status_code=CLIENT_CLOSED)
@@ -53,8 +55,9 @@ async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, b
     return Response(content, status_code=upstream.status, media_type=upstream.media_type)
 
 
-async def _exchange(endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics,
-                    lease: Lease) -> tuple[UpstreamResponse, bytes | None]:
+async def _exchange(
+    endpoint: UpstreamEndpoint, raw: bytes, metrics: Metrics, lease: Lease
+) -> tuple[UpstreamResponse, bytes | None]:
     """The upstream's answer: open, for a stream; read and closed, for a JSON body."""
     upstream = await endpoint.open(raw)
     if upstream.is_stream:

@@ -17,8 +17,9 @@ the real usage and the estimate, without refusing anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 Kind = Literal["rate", "concurrent"]
 WINDOW = 60.0  # seconds: limits are per minute

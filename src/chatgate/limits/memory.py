@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from chatgate.limits.base import Bucket, Decision, Level, rate_adjust, rate_level, rate_take
 
 
 class MemoryLimiter:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, lease_seconds: float = 900.0,
-                 revocations: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        lease_seconds: float = 900.0,
+        revocations: Path | None = None,
+    ) -> None:
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._tats: dict[str, float] = {}

@@ -11,7 +11,8 @@ Redis being gone is ``StoreUnavailable``; after a failure the limiter does not t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -34,7 +35,9 @@ local window = %d
 # KEYS: the buckets. ARGV: now (ms, or -1 for Redis's clock), lease, lease ms, then for each
 # bucket its kind ('r' rate, 'c' concurrent), limit and cost. Returns {0} when admitted, else
 # {index of the refusing bucket (1-based), ms to wait}.
-ACQUIRE = _NOW + """
+ACQUIRE = (
+    _NOW
+    + """
 local lease, lease_ms = ARGV[2], tonumber(ARGV[3])
 local tats = {}
 for i, key in ipairs(KEYS) do
@@ -61,10 +64,13 @@ for i, key in ipairs(KEYS) do
 end
 return {0, '0'}
 """
+)
 
 # KEYS: rate buckets, then concurrent ones. ARGV: now, delta (units more, or fewer), lease,
 # the number of rate buckets, then each rate bucket's limit.
-FINISH = _NOW + """
+FINISH = (
+    _NOW
+    + """
 local delta, lease, rates = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 for i = rates + 1, #KEYS do
   redis.call('ZREM', KEYS[i], lease)
@@ -80,10 +86,13 @@ for i = 1, rates do
 end
 return 0
 """
+)
 
 # KEYS: buckets. ARGV: now, then each bucket's kind and limit. Returns {remaining, reset ms}
 # per bucket, as strings.
-LEVELS = _NOW + """
+LEVELS = (
+    _NOW
+    + """
 local out = {}
 for i, key in ipairs(KEYS) do
   local kind, limit = ARGV[2 * i], tonumber(ARGV[2 * i + 1])
@@ -101,15 +110,28 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+)
 
 
 class RedisLimiter:
     """``clock`` (seconds) replaces Redis's clock: for tests on a fake clock only."""
 
-    def __init__(self, url: str, *, prefix: str = "chatgate", timeout: float = 0.5, lease_seconds: float = 900.0,
-                 clock: Callable[[], float] | None = None) -> None:
-        self._client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               retry=Retry(NoBackoff(), 0), decode_responses=True)
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "chatgate",
+        timeout: float = 0.5,
+        lease_seconds: float = 900.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+        )
         self._prefix = prefix
         self._lease_ms = lease_seconds * 1000
         self._clock = clock

@@ -2,9 +2,10 @@
 
 Each model has ``parallel`` contexts, each with its own generation thread (llama.cpp contexts
 are not thread-safe), and a bounded wait queue: a request that finds every context busy
-waits its turn; one that finds the queue full gets a 429 with an estimate of when to retry. Tokens travel from the generation thread
-to the event loop one by one; closing the response iterator sets a flag the thread checks
-before every token, so a client that goes away stops its generation within a token or two.
+waits its turn; one that finds the queue full gets a 429 with an estimate of when to retry.
+Tokens travel from the generation thread to the event loop one by one; closing the response
+iterator sets a flag the thread checks before every token, so a client that goes away stops
+its generation within a token or two.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from chatgate.config import Settings, state_dir
 from chatgate.engines.admission import Admission
@@ -33,6 +35,7 @@ from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
+
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -120,18 +123,30 @@ class LocalModel:
         self.verdict = self._probe.verdict(self.spec.name, self.spec.path, self.spec.extra_buffers)
         started = time.perf_counter()
         for index in range(self.spec.parallel):
-            context = Context(self.spec.path, context_size=self.spec.context_size, threads=self.threads,
-                              extra_buffers=self.verdict.extra_buffers)
+            context = Context(
+                self.spec.path,
+                context_size=self.spec.context_size,
+                threads=self.threads,
+                extra_buffers=self.verdict.extra_buffers,
+            )
             self.slots.append(_Slot(context, self.spec.name, index))
         template = self.spec.chat_template or self.context.chat_template
         if not template:
-            raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
-                                   f"set models.\"{self.spec.name}\".chat_template")
+            raise ModelUnavailable(
+                f'model {self.spec.name}: the GGUF has no chat template; set models."{self.spec.name}".chat_template'
+            )
         self.template_tools = "tools" in template and calls.OPEN in template
         self._format = self.context.chat_format(template)
-        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)", self.spec.name,
-                 self.spec.path, time.perf_counter() - started, self.spec.context_size, self.spec.parallel,
-                 self.threads, self.verdict)
+        log.info(
+            "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)",
+            self.spec.name,
+            self.spec.path,
+            time.perf_counter() - started,
+            self.spec.context_size,
+            self.spec.parallel,
+            self.threads,
+            self.verdict,
+        )
 
     def close(self) -> None:
         if self.slots:
@@ -168,8 +183,9 @@ class LocalModel:
         slot.busy = False
         self.admission.release(admitted)
 
-    async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
-                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(
+        self, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         out = await _output(request, self.spec.name, parallel_tool_calls)
         messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
         tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
@@ -186,8 +202,9 @@ class LocalModel:
             loop.call_soon_threadsafe(self._release, slot, admitted)
 
         try:
-            job = loop.run_in_executor(slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel,
-                                       emit)
+            job = loop.run_in_executor(
+                slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel, emit
+            )
         except BaseException:
             self._release(slot, admitted)
             raise
@@ -200,9 +217,16 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None,
-             sampling: prompts.Sampling, out: prompts.Output, cancel: threading.Event,
-             emit: Callable[[Event], None]) -> None:
+    def _run(
+        self,
+        context: Context,
+        messages: list[prompts.Message],
+        tools: list[dict[str, Any]] | None,
+        sampling: prompts.Sampling,
+        out: prompts.Output,
+        cancel: threading.Event,
+        emit: Callable[[Event], None],
+    ) -> None:
         try:
             tokens = self._prompt_tokens(context, messages, tools)
             for candidate in range(sampling.n):
@@ -210,8 +234,9 @@ class LocalModel:
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
                 context.set_seed(seed)
-                reason, produced = Generation(context, candidate, tokens, sampling, out, cancel, emit,
-                                              threads=self._threads_each).run()
+                reason, produced = Generation(
+                    context, candidate, tokens, sampling, out, cancel, emit, threads=self._threads_each
+                ).run()
                 self.counts.add(reason, produced)
                 if reason == "CANCELLED":
                     return
@@ -219,20 +244,24 @@ class LocalModel:
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, context: Context, messages: list[prompts.Message],
-                       tools: list[dict[str, Any]] | None) -> list[int]:
+    def _prompt_tokens(
+        self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None
+    ) -> list[int]:
         assert self._format is not None
         try:
             formatted = self._format(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
-            raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
-                                 param="messages") from None
+            raise InvalidRequest(
+                f"model {self.spec.name!r} cannot take this conversation: {exc}", param="messages"
+            ) from None
         tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
         limit = context.size
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens, but the messages take {len(tokens)} tokens; "
-                "shorten them", param="messages")
+                "shorten them",
+                param="messages",
+            )
         return tokens
 
 
@@ -290,10 +319,12 @@ async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> Asyn
 
 
 def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.GenerateContentResponse:
-    return g.GenerateContentResponse(candidates=[
-        g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
-        for i in sorted(set(parts) | set(reasons))
-    ])
+    return g.GenerateContentResponse(
+        candidates=[
+            g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
+            for i in sorted(set(parts) | set(reasons))
+        ]
+    )
 
 
 class LocalEngine:
@@ -331,8 +362,9 @@ class LocalEngine:
         for model in self._models.values():
             await asyncio.to_thread(model.load)
 
-    def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
-                 parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         """``parallel_tool_calls``: OpenAI's option, which Gemini has no field for. False
         holds the model to one call per answer."""
         local = self._models.get(model)

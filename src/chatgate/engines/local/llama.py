@@ -12,8 +12,9 @@ from __future__ import annotations
 import platform
 import threading
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -121,12 +122,15 @@ class Context:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         eos, bos = self._llama.token_eos(), self._llama.token_bos()
-        return cast(ChatFormat, Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        ))
+        return cast(
+            ChatFormat,
+            Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=self._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            ),
+        )
 
     def guidance_tokenizer(self) -> Any:
         """llguidance's view of this model's vocabulary (about a second to build)."""
@@ -160,9 +164,18 @@ class Context:
         """CPU threads for the next decodes (prompt and generation alike)."""
         self._llama._ctx.set_n_threads(threads, threads)
 
-    def generate(self, tokens: Sequence[int], *, temperature: float, top_p: float, top_k: int, min_p: float,
-                 frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
-                 logits_processor: LogitsProcessor | None = None) -> Iterator[int]:
+    def generate(
+        self,
+        tokens: Sequence[int],
+        *,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        min_p: float,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Iterator[int]:
         """Tokens sampled after ``tokens``, one per decode, for as long as the caller asks.
 
         The KV cache is reused for the longest prefix ``tokens`` shares with what this context
@@ -171,9 +184,16 @@ class Context:
         from llama_cpp import LogitsProcessorList
 
         return self._llama.generate(
-            list(tokens), top_k=top_k, top_p=top_p, min_p=min_p, temp=temperature, repeat_penalty=1.0,
-            frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
-            logits_processor=LogitsProcessorList([logits_processor]) if logits_processor is not None else None)
+            list(tokens),
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            temp=temperature,
+            repeat_penalty=1.0,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            logits_processor=LogitsProcessorList([logits_processor]) if logits_processor is not None else None,
+        )
 
     def close(self) -> None:
         self._llama.close()
