@@ -24,6 +24,7 @@ from chatgate.errors import ChatgateError, NotFound
 from chatgate.front import projects, render
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
+from chatgate.front.deadline import Deadlines
 from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
 from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from chatgate.front.state import AppState
@@ -89,7 +90,8 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
     local = LocalEngine.from_settings(settings) if local is None else local
     gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
     state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
-                     targets=Targets(settings, local, gemini), metrics=Metrics())
+                     targets=Targets(settings, local, gemini), metrics=Metrics(),
+                     deadlines=Deadlines(settings.server.request_timeout))
     for name in local.names():
         _watch(state.metrics, name, local.model(name))
 

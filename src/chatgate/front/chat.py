@@ -38,7 +38,7 @@ async def chat_completions(request: Request) -> Response:
         projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     upstream = state.upstream(endpoint_id) if endpoint_id != OPENAPI else None
     if upstream is not None:
-        return await relay_chat(upstream, request, raw, decode_object(raw), state.settings.server.request_timeout)
+        return await relay_chat(upstream, request, raw, decode_object(raw), state.deadlines.start())
 
     chat = decode_chat_request(raw)
     name = chat.model if isinstance(chat.model, str) and chat.model else None
@@ -50,7 +50,7 @@ async def chat_completions(request: Request) -> Response:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
     run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo,
-                                         timeout=state.settings.server.request_timeout)
+                                         deadline=state.deadlines.start())
     record = state.metrics.record_usage
     try:
         if rendering.stream:

@@ -10,8 +10,8 @@ there the path is the same for every route and every engine (anything that follo
   ``Stream.events`` then renders that chunk and every later one as the SSE body.
 
 Both record the usage under the target's configured name, and close the engine's iterator
-when the work ends, fails, runs past the run's ``timeout`` (a 504 ``DeadlineExceeded``, or a
-stream's final error event) or the client goes away (``ClientGone``): closing it is what stops
+when the work ends, fails, runs past the run's ``deadline`` (``front/deadline.py``: a 504, or
+a 503 when the server stops; for a started stream, its final error event) or the client goes away (``ClientGone``): closing it is what stops
 the engine. ``receive`` is the ASGI receive of a request whose body has been read; without
 one (engine-level tests) nothing watches for a disconnect.
 
@@ -22,15 +22,14 @@ passes its own translator (the responses as they are) and error framing.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from starlette.types import Receive
 
 from chatgate.engines.base import Engine
-from chatgate.errors import DeadlineExceeded
 from chatgate.front import sse
+from chatgate.front.deadline import Deadline
 from chatgate.front.disconnect import unless_disconnected
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
@@ -56,7 +55,7 @@ class Run:
     request: g.GenerateContentRequest
     stream: bool
     parallel_tool_calls: bool = True
-    timeout: float | None = None  # seconds the whole run may take (``server.request_timeout``)
+    deadline: Deadline | None = None  # when the whole run must end
 
     def start(self) -> AsyncIterator[g.GenerateContentResponse]:
         return self.engine.generate(self.model, self.request, stream=self.stream,
@@ -64,31 +63,16 @@ class Run:
 
 
 def openai_run(engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest,
-               echo: str, timeout: float | None = None) -> tuple[Run, Rendering]:
+               echo: str, deadline: Deadline | None = None) -> tuple[Run, Rendering]:
     """An OpenAI request translated into a run, and how to render its answer (``echo`` is
     the model name the answer carries)."""
     request, rendering = to_gemini(chat, echo)
     return Run(engine, model, label, request, rendering.stream,
-               parallel_tool_calls=rendering.parallel_tool_calls, timeout=timeout), rendering
+               parallel_tool_calls=rendering.parallel_tool_calls, deadline=deadline), rendering
 
 
-def deadline(timeout: float | None) -> float | None:
-    """The event-loop time ``timeout`` seconds from now."""
-    return None if timeout is None else asyncio.get_running_loop().time() + timeout
-
-
-async def within(when: float | None, work: Awaitable[T]) -> T:
-    """``work``, cancelled at loop time ``when`` with a ``DeadlineExceeded`` (504)."""
-    if when is None:
-        return await work
-    limit = asyncio.timeout_at(when)
-    try:
-        async with limit:
-            return await work
-    except TimeoutError:
-        if not limit.expired():
-            raise  # the work's own timeout, not the deadline
-        raise DeadlineExceeded("the request ran past the server's deadline (server.request_timeout)") from None
+async def within(deadline: Deadline | None, work: Awaitable[T]) -> T:
+    return await work if deadline is None else await deadline.run(work)
 
 
 async def _watched(receive: Receive | None, work: Awaitable[T]) -> T:
@@ -109,7 +93,7 @@ async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.G
 async def complete(run: Run, *, record: RecordUsage = _ignore_usage,
                    receive: Receive | None = None) -> g.GenerateContentResponse:
     """The whole answer, folded into one response. Raises ``ClientGone`` if the client left."""
-    response = fold(await within(deadline(run.timeout), _watched(receive, _collect(run.start()))))
+    response = fold(await within(run.deadline, _watched(receive, _collect(run.start()))))
     record(run.label, response.usage_metadata)
     return response
 
@@ -130,9 +114,8 @@ class Stream:
     render it must call) stops the engine and records the usage."""
 
     def __init__(self, run: Run, chunks: AsyncIterator[g.GenerateContentResponse],
-                 first: g.GenerateContentResponse | None, record: RecordUsage, ends: float | None = None) -> None:
+                 first: g.GenerateContentResponse | None, record: RecordUsage) -> None:
         self._run = run
-        self._ends = ends
         self._chunks = chunks
         self._first = first
         self._record = record
@@ -143,14 +126,13 @@ class Stream:
     async def open(cls, run: Run, *, record: RecordUsage = _ignore_usage,
                    receive: Receive | None = None) -> Stream:
         """Start the run and wait for its first chunk; an error before it is raised here."""
-        ends = deadline(run.timeout)
         chunks = run.start()
         try:
-            first = await within(ends, _watched(receive, anext(chunks, None)))
+            first = await within(run.deadline, _watched(receive, anext(chunks, None)))
         except BaseException:
             await _close(chunks)
             raise
-        return cls(run, chunks, first, record, ends)
+        return cls(run, chunks, first, record)
 
     async def events(self, translator: Translator, *, failed: Callable[[Exception], bytes],
                      done: bytes | None = None) -> AsyncIterator[bytes]:
@@ -161,7 +143,7 @@ class Stream:
             if self._first is not None:
                 for event in translator.feed(self._first):
                     yield sse.encode_event(event)
-                while (response := await within(self._ends, anext(self._chunks, None))) is not None:
+                while (response := await within(self._run.deadline, anext(self._chunks, None))) is not None:
                     if response.usage_metadata is not None:
                         self._usage = response.usage_metadata
                     for event in translator.feed(response):

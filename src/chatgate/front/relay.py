@@ -10,8 +10,8 @@ Failures before the answer starts are raised (``chatgate.errors``) for the front
 A failure in the middle of a stream becomes a final ``data: {"error": ...}`` event, then the
 stream closes. A client that goes away, while waiting or while streaming, ends the upstream
 request at once: both phases race the work against the ASGI ``http.disconnect`` message.
-The whole exchange runs within ``server.request_timeout``: past it, a 504 before the answer
-starts, a final error event after.
+The whole exchange runs within the request's deadline (``front/deadline.py``): past it, an
+error before the answer starts, a final error event after.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from starlette.types import Receive, Scope, Send
 from chatgate.engines.upstream import UpstreamEndpoint, UpstreamResponse
 from chatgate.errors import ChatgateError
 from chatgate.front import sse
-from chatgate.front.pipeline import deadline, within
+from chatgate.front.deadline import Deadline
+from chatgate.front.pipeline import within
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.metrics import Metrics
 
@@ -35,19 +36,18 @@ log = logging.getLogger("chatgate.upstream")
 
 
 async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any],
-                     timeout: float | None = None) -> Response:
+                     deadline: Deadline | None = None) -> Response:
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
     metrics: Metrics = request.app.state.chatgate.metrics
-    ends = deadline(timeout)
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await within(ends, unless_disconnected(
+        upstream, content = await within(deadline, unless_disconnected(
             request.receive, _exchange(endpoint, raw, metrics), discard=_close))
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     if content is None:
-        return RelayStream(upstream, metrics, ends)
+        return RelayStream(upstream, metrics, deadline)
     return Response(content, status_code=upstream.status, media_type=upstream.media_type)
 
 
@@ -75,10 +75,10 @@ async def _close(result: tuple[UpstreamResponse, bytes | None]) -> None:
 class RelayStream(Response):
     """An upstream SSE stream relayed as it arrives; ends the upstream when the client leaves."""
 
-    def __init__(self, upstream: UpstreamResponse, metrics: Metrics, ends: float | None = None) -> None:
+    def __init__(self, upstream: UpstreamResponse, metrics: Metrics, deadline: Deadline | None = None) -> None:
         self.upstream = upstream
         self.metrics = metrics
-        self.ends = ends
+        self.deadline = deadline
         self.status_code = upstream.status
         self.media_type = upstream.media_type
         self.background = None
@@ -96,7 +96,7 @@ class RelayStream(Response):
     async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
-            await within(self.ends, self._pieces(send))
+            await within(self.deadline, self._pieces(send))
         except ChatgateError as err:
             log.warning("endpoint=%s stream failed: %s", self.upstream.endpoint_id, err.message)
             await send({"type": "http.response.body", "body": sse.encode_error(err), "more_body": True})
