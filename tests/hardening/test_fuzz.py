@@ -34,8 +34,9 @@ from tests.front.fake import MODEL, FakeEngine
 from tests.live import LiveServer
 from tests.openapi import _document, validate
 
-settings.register_profile("fuzz-long", max_examples=3000)
-FAST = settings(max_examples=30, deadline=None, database=None,
+# A profile asking for more than hypothesis' default (fuzz-long) is taken as it is; else 30.
+EXAMPLES = settings.default.max_examples if settings.default.max_examples > 100 else 30
+FAST = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 
 # The parameters chatgate reads (the others are accepted and ignored, see the README).
