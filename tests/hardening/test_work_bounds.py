@@ -155,6 +155,7 @@ def schema_request(schema: Any) -> g.GenerateContentRequest:
 @pytest.mark.model
 def test_max_tokens_beyond_the_context_is_a_400_naming_it(one_slot: OneSlot) -> None:
     async def ask(max_tokens: int) -> list[g.GenerateContentResponse]:
+        await one_slot.idle()  # the context is released just after the answer's last chunk
         chunks = one_slot.engine.generate(one_slot.name, request(max_output_tokens=max_tokens), stream=False)
         return [c async for c in chunks]
 
@@ -171,6 +172,7 @@ def test_a_schema_is_compiled_only_after_admission(one_slot: OneSlot) -> None:
     429: nothing was compiled for a request that was not admitted."""
 
     async def run() -> None:
+        await one_slot.idle()
         busy = one_slot.engine.generate(one_slot.name, request(max_output_tokens=2000, temperature=0), stream=True)
         await anext(busy)  # generating: the one slot is held
         try:
@@ -206,6 +208,7 @@ def test_a_schema_compile_stops_when_the_client_goes_away(one_slot: OneSlot, mon
     schema["$defs"] = {k: Counting(v) for k, v in schema["$defs"].items()}
 
     async def run() -> None:
+        await one_slot.idle()
         first = asyncio.ensure_future(anext(one_slot.engine.generate(one_slot.name, schema_request(schema),
                                                                      stream=True)))
         await asyncio.to_thread(started.wait, 60)
