@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
                                     ["bench/translate.py", "--iterations", "10"],
                                     ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
                                     ["bench/http_clients.py", "--requests", "64"],
-                                    ["bench/soak.py", "--minutes", "0.1"]])
+                                    pytest.param(["bench/soak.py", "--minutes", "0.1"], marks=pytest.mark.model)])
 def test_benchmark_runs(script: list[str]) -> None:
     env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'bench'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, *script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
