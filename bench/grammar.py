@@ -32,15 +32,30 @@ from chatgate.protocols import gemini as g  # noqa: E402
 PROMPT = "<|im_start|>user\nList the countries of Europe with their capitals and one fact about each.<|im_end|>\n<|im_start|>assistant\n"
 SCHEMA = {
     "type": "object",
-    "properties": {"countries": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "capital": {"type": "string"}, "fact": {"type": "string"},
-                       "population": {"type": "integer", "minimum": 0}},
-        "required": ["name", "capital", "fact", "population"], "additionalProperties": False}}},
-    "required": ["countries"], "additionalProperties": False,
+    "properties": {
+        "countries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "capital": {"type": "string"},
+                    "fact": {"type": "string"},
+                    "population": {"type": "integer", "minimum": 0},
+                },
+                "required": ["name", "capital", "fact", "population"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["countries"],
+    "additionalProperties": False,
 }
-WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
-           "required": ["city", "unit"]}
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+}
 
 
 class Timed(Constraint):
@@ -62,13 +77,27 @@ class Timed(Constraint):
         Timed.spent += time.perf_counter() - started
 
 
-def run(llama: Any, tokens: list[int], limit: int, seed: int, constraint: Constraint | None = None,
-        grammar: LlamaGrammar | None = None) -> tuple[int, float]:
+def run(
+    llama: Any,
+    tokens: list[int],
+    limit: int,
+    seed: int,
+    constraint: Constraint | None = None,
+    grammar: LlamaGrammar | None = None,
+) -> tuple[int, float]:
     llama.set_seed(seed)
     produced = 0
     started = time.perf_counter()
-    for token in llama.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0,
-                                logits_processor=[constraint] if constraint else None, grammar=grammar):
+    for token in llama.generate(
+        tokens,
+        top_k=TOP_K,
+        top_p=1.0,
+        min_p=MIN_P,
+        temp=1.0,
+        repeat_penalty=1.0,
+        logits_processor=[constraint] if constraint else None,
+        grammar=grammar,
+    ):
         if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
             break
         produced += 1
@@ -87,13 +116,19 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    llama = llama_cpp.Llama(model_path=str(package_gguf(EMBEDDED_PACKAGE)), n_ctx=1024, n_threads=args.threads, verbose=False)
+    llama = llama_cpp.Llama(
+        model_path=str(package_gguf(EMBEDDED_PACKAGE)), n_ctx=1024, n_threads=args.threads, verbose=False
+    )
     tokenizer(llama)  # built once per model, at the first constrained request
     tokens = llama.tokenize(PROMPT.encode(), special=True)
     json_grammar = f"start: answer\nanswer: {schema.json_rule(SCHEMA)}"
-    call_request = g.GenerateContentRequest(contents=[], tools=[g.Tool(function_declarations=[
-        g.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)])],
-        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")))
+    call_request = g.GenerateContentRequest(
+        contents=[],
+        tools=[
+            g.Tool(function_declarations=[g.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)])
+        ],
+        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")),
+    )
     call_grammar = prompt.output(call_request, "bench").grammar
     assert call_grammar is not None
     gbnf_source = LlamaGrammar.from_json_schema(__import__("json").dumps(SCHEMA), verbose=False)

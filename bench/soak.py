@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -40,20 +38,25 @@ LOCAL = "/v1/chat/completions"
 RELAY = "/v1/projects/default/locations/us-central1/endpoints/stub/chat/completions"
 JSON = {"Content-Type": "application/json"}
 SAY = [{"role": "user", "content": "Say hello."}]
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "x", "schema": {
-    "type": "object", "properties": {"word": {"type": "string", "maxLength": 12}}, "required": ["word"]}}}
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "x",
+        "schema": {"type": "object", "properties": {"word": {"type": "string", "maxLength": 12}}, "required": ["word"]},
+    },
+}
 
 
 def snapshot(server: LiveServer) -> dict[str, float]:
     gc.collect()
-    rss = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-               if line.startswith("VmRSS:"))
+    rss = next(
+        int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS:")
+    )
 
     async def tasks() -> int:
         return len(asyncio.all_tasks())
 
-    return {"rss_mib": rss / 1024, "fds": len(os.listdir("/proc/self/fd")),
-            "tasks": server._loop.call(tasks())}
+    return {"rss_mib": rss / 1024, "fds": len(os.listdir("/proc/self/fd")), "tasks": server._loop.call(tasks())}
 
 
 async def one(http: httpx.AsyncClient, kind: str) -> str:
@@ -62,8 +65,9 @@ async def one(http: httpx.AsyncClient, kind: str) -> str:
     elif kind == "schema":
         r = await http.post(LOCAL, json={"model": MODEL, "messages": SAY, "max_tokens": 16, "response_format": SCHEMA})
     elif kind == "disconnect":
-        async with http.stream("POST", LOCAL, json={"model": MODEL, "messages": SAY, "max_tokens": 64,
-                                                    "stream": True}) as s:
+        async with http.stream(
+            "POST", LOCAL, json={"model": MODEL, "messages": SAY, "max_tokens": 64, "stream": True}
+        ) as s:
             async for _ in s.aiter_lines():
                 break  # the client leaves mid-stream
         return f"{kind} {s.status_code}"
@@ -113,8 +117,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     with Upstream(openai_stub) as upstream:
-        settings = config.load(None, environ={}, overrides={
-            "auth": {"enabled": False}, "endpoints": {"stub": {"upstreams": [upstream.url]}}})
+        settings = config.load(
+            None,
+            environ={},
+            overrides={"auth": {"enabled": False}, "endpoints": {"stub": {"upstreams": [upstream.url]}}},
+        )
         with LiveServer(settings) as server:
             asyncio.run(warm_up(server.url))
             time.sleep(1)

@@ -11,11 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script", [["bench/gateway.py", "--requests", "5"],
-                                    ["bench/translate.py", "--iterations", "10"],
-                                    ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
-                                    ["bench/http_clients.py", "--requests", "64"],
-                                    pytest.param(["bench/soak.py", "--minutes", "0.1"], marks=pytest.mark.model)])
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["bench/gateway.py", "--requests", "5"],
+        ["bench/translate.py", "--iterations", "10"],
+        ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
+        ["bench/http_clients.py", "--requests", "64"],
+        pytest.param(["bench/soak.py", "--minutes", "0.1"], marks=pytest.mark.model),
+    ],
+)
 def test_benchmark_runs(script: list[str]) -> None:
     env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'bench'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, *script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

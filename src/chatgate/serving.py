@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
 from chatgate.config import ServerSettings
 
-HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
-                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+    b"content-length: 0\r\nconnection: close\r\n\r\n"
+)
 
 
 class HeadDeadline:
@@ -94,8 +97,11 @@ def _protocol(settings: ServerSettings) -> type:
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
-    return type("ChatgateHTTPProtocol", (HeadDeadline, base), {
-        "header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes})
+    return type(
+        "ChatgateHTTPProtocol",
+        (HeadDeadline, base),
+        {"header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes},
+    )
 
 
 # Seconds uvicorn waits beyond ``shutdown_timeout`` before it cancels what still runs.

@@ -16,8 +16,9 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -36,13 +37,35 @@ from tests.openapi import _document, validate
 
 # A profile asking for more than hypothesis' default (fuzz-long) is taken as it is; else 30.
 EXAMPLES = settings.default.max_examples if settings.default.max_examples > 100 else 30
-FAST = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 
 # The parameters chatgate reads (the others are accepted and ignored, see the README).
-KEPT = ("messages", "model", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
-        "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "response_format",
-        "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs")
+KEPT = (
+    "messages",
+    "model",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+)
 
 
 @functools.cache
@@ -58,13 +81,19 @@ def request_schema() -> dict[str, Any]:
     kept = {k: copy.deepcopy(v) for k, v in properties.items() if k in KEPT}
     kept["messages"]["maxItems"] = 3
     kept["model"] = {"const": MODEL}  # an unknown name is one of the mutations
-    return {"type": "object", "properties": kept, "required": [r for r in required if r in kept],
-            "components": doc["components"]}
+    return {
+        "type": "object",
+        "properties": kept,
+        "required": [r for r in required if r in kept],
+        "components": doc["components"],
+    }
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                    max_leaves=6)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -130,12 +159,18 @@ def test_fuzzed_bodies_through_the_front(tmp_path: Path) -> None:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://chatgate")
     seen = {"4xx": 0, "2xx": 0}
     try:
+
         @FAST
         @given(bodies())
         @example({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "n": 2, "stream": True})
         def send(body: dict[str, Any]) -> None:
-            response = loop.run_until_complete(http.post(ROUTE + "/chat/completions",
-                                                         content=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"}))
+            response = loop.run_until_complete(
+                http.post(
+                    ROUTE + "/chat/completions",
+                    content=json.dumps(body),
+                    headers={**AUTH, "Content-Type": "application/json"},
+                )
+            )
             seen["4xx" if response.status_code >= 400 else "2xx"] += 1
             check(body, response)
 
@@ -151,6 +186,7 @@ def test_fuzzed_bodies_through_the_front(tmp_path: Path) -> None:
 def test_fuzzed_bodies_against_the_live_model(live: LiveServer, auth: dict[str, str]) -> None:
     """A smaller run with the real model: short answers (``max_tokens``, ``n`` held small)."""
     with httpx.Client(base_url=live.url, headers=auth, timeout=120) as http:
+
         @settings(FAST, max_examples=25)
         @given(bodies())
         def send(body: dict[str, Any]) -> None:
@@ -160,7 +196,13 @@ def test_fuzzed_bodies_against_the_live_model(live: LiveServer, auth: dict[str, 
             body["max_tokens"] = 4
             if isinstance(body.get("n"), int):
                 body["n"] = min(max(body["n"], 1), 2)
-            check(body, http.post(LIVE_ROUTE + "/chat/completions", content=json.dumps(body),
-                                  headers={"Content-Type": "application/json"}))
+            check(
+                body,
+                http.post(
+                    LIVE_ROUTE + "/chat/completions",
+                    content=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                ),
+            )
 
         send()

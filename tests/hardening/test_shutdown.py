@@ -26,11 +26,25 @@ MODEL = "huggingfacetb/smollm2-135m-instruct"
 SHUTDOWN_TIMEOUT = 2.0
 CHAT = "/v1/chat/completions"
 RELAY = "/v1/projects/default/locations/us-central1/endpoints/stub/chat/completions"
-LONG = {"model": MODEL, "messages": [{"role": "user", "content": "Count from one to a thousand in words."}],
-        "max_tokens": 3000, "temperature": 0}
-LIST = {"type": "json_schema", "json_schema": {"name": "words", "schema": {
-    "type": "object", "required": ["words"], "properties": {  # more words than max_tokens: it cannot end
-        "words": {"type": "array", "items": {"type": "string", "maxLength": 8}, "minItems": 2000}}}}}
+LONG = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Count from one to a thousand in words."}],
+    "max_tokens": 3000,
+    "temperature": 0,
+}
+LIST = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "words",
+        "schema": {
+            "type": "object",
+            "required": ["words"],
+            "properties": {  # more words than max_tokens: it cannot end
+                "words": {"type": "array", "items": {"type": "string", "maxLength": 8}, "minItems": 2000}
+            },
+        },
+    },
+}
 
 TOOL = {"type": "function", "function": {"name": "say", "parameters": LIST["json_schema"]["schema"]}}  # type: ignore[index]
 
@@ -122,8 +136,10 @@ upstreams = ["{upstream.url}"]
                     assert stream.status == 200 and stream.events, (name, stream.status)
                 queued = Post(server.url + CHAT, {**LONG, "stream": False, "response_format": LIST})
                 queued.start()
-                wait_until(lambda: _queued(server) == 1,
-                           f"a request waiting for a context {[(n, s.complete, len(s.events)) for n, s in streams.items()]}")
+                wait_until(
+                    lambda: _queued(server) == 1,
+                    f"a request waiting for a context {[(n, s.complete, len(s.events)) for n, s in streams.items()]}",
+                )
 
                 assert server.proc is not None
                 server.proc.send_signal(signal.SIGTERM)

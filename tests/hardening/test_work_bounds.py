@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +23,10 @@ from chatgate.errors import ContextLengthExceeded, RateLimited
 from chatgate.front.app import build_app
 from chatgate.protocols import gemini as g
 from tests.asgi import running
-from tests.front.conftest import AUTH, ROUTE, asgi_client, body, settings
-from tests.front.conftest import app, engine, http, state_path  # noqa: F401  (fixtures)
+from tests.front.conftest import AUTH, ROUTE, app, asgi_client, body, engine, http, settings, state_path  # noqa: F401  (fixtures)
 from tests.front.fake import FakeEngine, Hang, Text
 from tests.hardening.test_schema_expansion import multiplying
-from tests.upstream.servers import Gateway, Request, Upstream, start_stream, send_chunk, sse, chunk
+from tests.upstream.servers import Gateway, Request, Upstream, chunk, send_chunk, sse, start_stream
 from tests.upstream.servers import settings as relay_settings
 
 CHAT = ROUTE + "/chat/completions"
@@ -95,9 +95,12 @@ def test_a_relay_past_the_deadline_is_504_and_a_relayed_stream_ends_with_an_erro
         await send_chunk(writer, sse(chunk({"content": "Hel"})))
         await asyncio.Event().wait()  # then nothing more
 
-    with Upstream(hold, watch_close=True) as upstream, \
-            Gateway(relay_settings({"ep": {"upstreams": [upstream.url], "timeout": 120}},
-                                   server={"request_timeout": 0.5})) as gateway:
+    with (
+        Upstream(hold, watch_close=True) as upstream,
+        Gateway(
+            relay_settings({"ep": {"upstreams": [upstream.url], "timeout": 120}}, server={"request_timeout": 0.5})
+        ) as gateway,
+    ):
         url = gateway.base("ep") + "/chat/completions"
         chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         error = error_of(httpx.post(url, json=chat, timeout=30), 504)
@@ -144,8 +147,9 @@ def one_slot() -> Iterator[OneSlot]:
 
 
 def request(text: str = "Count to a thousand.", **config: Any) -> g.GenerateContentRequest:
-    return g.GenerateContentRequest(contents=[g.Content(role="user", parts=[g.Part(text=text)])],
-                                    generation_config=g.GenerationConfig(**config))
+    return g.GenerateContentRequest(
+        contents=[g.Content(role="user", parts=[g.Part(text=text)])], generation_config=g.GenerationConfig(**config)
+    )
 
 
 def schema_request(schema: Any) -> g.GenerateContentRequest:
@@ -209,8 +213,9 @@ def test_a_schema_compile_stops_when_the_client_goes_away(one_slot: OneSlot, mon
 
     async def run() -> None:
         await one_slot.idle()
-        first = asyncio.ensure_future(anext(one_slot.engine.generate(one_slot.name, schema_request(schema),
-                                                                     stream=True)))
+        first = asyncio.ensure_future(
+            anext(one_slot.engine.generate(one_slot.name, schema_request(schema), stream=True))
+        )
         await asyncio.to_thread(started.wait, 60)
         assert started.is_set()
         first.cancel()  # the client went away

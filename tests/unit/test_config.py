@@ -40,16 +40,19 @@ def test_gemini_section_from_environment() -> None:
     assert settings.gemini.api_key == "k" and settings.gemini.mode == "gemini-api"
 
 
-@pytest.mark.parametrize(("text", "named"), [
-    ("[server]\nport = 'eighty'\n", "server.port"),
-    ("[server]\nport = 70000\n", "server.port"),
-    ("[server]\nprot = 80\n", "prot"),
-    ("[nonsense]\nx = 1\n", "nonsense"),
-    ("[gemini]\nmode = 'cloud'\n", "gemini.mode"),
-    ("[endpoints.vllm]\nupstreams = ['ftp://x']\n", "endpoints.vllm"),
-    ("[endpoints.empty]\n", "endpoints.empty"),
-    ("[models.m]\npath = 'a.gguf'\npackage = 'p'\n", "models.m"),
-])
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[server]\nport = 'eighty'\n", "server.port"),
+        ("[server]\nport = 70000\n", "server.port"),
+        ("[server]\nprot = 80\n", "prot"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+        ("[gemini]\nmode = 'cloud'\n", "gemini.mode"),
+        ("[endpoints.vllm]\nupstreams = ['ftp://x']\n", "endpoints.vllm"),
+        ("[endpoints.empty]\n", "endpoints.empty"),
+        ("[models.m]\npath = 'a.gguf'\npackage = 'p'\n", "models.m"),
+    ],
+)
 def test_invalid_config_names_the_key(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(config.ConfigError) as err:
         config.load(write(tmp_path, text), environ={})

@@ -10,6 +10,7 @@ waiting for an answer (or a stream's first chunk) a watcher listens for
 from __future__ import annotations
 
 import logging
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -49,8 +50,9 @@ async def chat_completions(request: Request) -> Response:
     else:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
-    run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo,
-                                         deadline=state.deadlines.start())
+    run, rendering = pipeline.openai_run(
+        target.engine, target.model, target.label, chat, echo, deadline=state.deadlines.start()
+    )
     record = state.metrics.record_usage
     try:
         if rendering.stream:

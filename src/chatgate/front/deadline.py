@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Awaitable, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from chatgate.errors import ChatgateError, DeadlineExceeded, ShuttingDown
 
@@ -73,7 +74,9 @@ class Deadlines:
 
     def drain(self, grace: float) -> None:
         """The server is stopping: every request in flight, and any still to come, ends within ``grace`` seconds."""
-        self._drain = (asyncio.get_running_loop().time() + grace,
-                       ShuttingDown("the server is shutting down; retry the request"))
+        self._drain = (
+            asyncio.get_running_loop().time() + grace,
+            ShuttingDown("the server is shutting down; retry the request"),
+        )
         for deadline in list(self._live):
             deadline.cut(*self._drain)

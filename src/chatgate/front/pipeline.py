@@ -22,8 +22,9 @@ passes its own translator (the responses as they are) and error framing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 from starlette.types import Receive
 
@@ -58,17 +59,26 @@ class Run:
     deadline: Deadline | None = None  # when the whole run must end
 
     def start(self) -> AsyncIterator[g.GenerateContentResponse]:
-        return self.engine.generate(self.model, self.request, stream=self.stream,
-                                    parallel_tool_calls=self.parallel_tool_calls)
+        return self.engine.generate(
+            self.model, self.request, stream=self.stream, parallel_tool_calls=self.parallel_tool_calls
+        )
 
 
-def openai_run(engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest,
-               echo: str, deadline: Deadline | None = None) -> tuple[Run, Rendering]:
+def openai_run(
+    engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest, echo: str, deadline: Deadline | None = None
+) -> tuple[Run, Rendering]:
     """An OpenAI request translated into a run, and how to render its answer (``echo`` is
     the model name the answer carries)."""
     request, rendering = to_gemini(chat, echo)
-    return Run(engine, model, label, request, rendering.stream,
-               parallel_tool_calls=rendering.parallel_tool_calls, deadline=deadline), rendering
+    return Run(
+        engine,
+        model,
+        label,
+        request,
+        rendering.stream,
+        parallel_tool_calls=rendering.parallel_tool_calls,
+        deadline=deadline,
+    ), rendering
 
 
 async def within(deadline: Deadline | None, work: Awaitable[T]) -> T:
@@ -90,8 +100,9 @@ async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.G
         await _close(chunks)
 
 
-async def complete(run: Run, *, record: RecordUsage = _ignore_usage,
-                   receive: Receive | None = None) -> g.GenerateContentResponse:
+async def complete(
+    run: Run, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None
+) -> g.GenerateContentResponse:
     """The whole answer, folded into one response. Raises ``ClientGone`` if the client left."""
     response = fold(await within(run.deadline, _watched(receive, _collect(run.start()))))
     record(run.label, response.usage_metadata)
@@ -113,8 +124,13 @@ class Stream:
     ``events()`` renders it; ``aclose()`` (which ``events()`` calls when it ends, and whoever does not
     render it must call) stops the engine and records the usage."""
 
-    def __init__(self, run: Run, chunks: AsyncIterator[g.GenerateContentResponse],
-                 first: g.GenerateContentResponse | None, record: RecordUsage) -> None:
+    def __init__(
+        self,
+        run: Run,
+        chunks: AsyncIterator[g.GenerateContentResponse],
+        first: g.GenerateContentResponse | None,
+        record: RecordUsage,
+    ) -> None:
         self._run = run
         self._chunks = chunks
         self._first = first
@@ -123,8 +139,7 @@ class Stream:
         self._closed = False
 
     @classmethod
-    async def open(cls, run: Run, *, record: RecordUsage = _ignore_usage,
-                   receive: Receive | None = None) -> Stream:
+    async def open(cls, run: Run, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None) -> Stream:
         """Start the run and wait for its first chunk; an error before it is raised here."""
         chunks = run.start()
         try:
@@ -134,8 +149,9 @@ class Stream:
             raise
         return cls(run, chunks, first, record)
 
-    async def events(self, translator: Translator, *, failed: Callable[[Exception], bytes],
-                     done: bytes | None = None) -> AsyncIterator[bytes]:
+    async def events(
+        self, translator: Translator, *, failed: Callable[[Exception], bytes], done: bytes | None = None
+    ) -> AsyncIterator[bytes]:
         """The answer's body: each translated event as an SSE frame, then ``done``. A failure
         after the first chunk (the headers have gone out) ends it with the frame ``failed``
         makes of it. One generator from the engine to the socket: this is the hot path."""
@@ -168,7 +184,8 @@ class Stream:
             self._record(self._run.label, self._usage)
 
 
-async def chat_completion(run: Run, rendering: Rendering, *, record: RecordUsage = _ignore_usage,
-                          receive: Receive | None = None) -> o.ChatCompletion:
+async def chat_completion(
+    run: Run, rendering: Rendering, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None
+) -> o.ChatCompletion:
     """A non-streaming OpenAI answer (Gemini's responseId as its id when it has one)."""
     return to_chat_completion(await complete(run, record=record, receive=receive), rendering)

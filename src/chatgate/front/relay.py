@@ -28,22 +28,24 @@ from chatgate.engines.upstream import UpstreamEndpoint, UpstreamResponse
 from chatgate.errors import ChatgateError
 from chatgate.front import sse
 from chatgate.front.deadline import Deadline
-from chatgate.front.pipeline import within
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.metrics import Metrics
+from chatgate.front.pipeline import within
 
 log = logging.getLogger("chatgate.upstream")
 
 
-async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any],
-                     deadline: Deadline | None = None) -> Response:
+async def relay_chat(
+    endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any], deadline: Deadline | None = None
+) -> Response:
     if not body.get("model") and endpoint.default_model:
         raw = msgspec.json.encode({**body, "model": endpoint.default_model})
     metrics: Metrics = request.app.state.chatgate.metrics
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await within(deadline, unless_disconnected(
-            request.receive, _exchange(endpoint, raw, metrics), discard=_close))
+        upstream, content = await within(
+            deadline, unless_disconnected(request.receive, _exchange(endpoint, raw, metrics), discard=_close)
+        )
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     if content is None:

@@ -22,7 +22,7 @@ import json
 import logging
 import random
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import msgspec
@@ -61,7 +61,7 @@ SETUP_HINT = (
     "Gemini is not configured. For Vertex AI set gemini.project and gemini.location plus "
     "gemini.credentials_file, gemini.access_token or gemini.use_adc = true "
     "(CHATGATE_GEMINI_PROJECT, CHATGATE_GEMINI_USE_ADC, ...); for the Gemini API set "
-    "gemini.mode = \"gemini-api\" and gemini.api_key (CHATGATE_GEMINI_API_KEY)."
+    'gemini.mode = "gemini-api" and gemini.api_key (CHATGATE_GEMINI_API_KEY).'
 )
 
 
@@ -137,9 +137,13 @@ class GeminiEngine:
     def prepare(self, request: g.GenerateContentRequest) -> g.GenerateContentRequest:
         """The request as this surface takes it."""
         if self.settings.skip_thought_signature_validator:
-            request = msgspec.structs.replace(request, contents=[
-                msgspec.structs.replace(c, parts=[msgspec.structs.replace(p) for p in c.parts]) for c in request.contents
-            ])
+            request = msgspec.structs.replace(
+                request,
+                contents=[
+                    msgspec.structs.replace(c, parts=[msgspec.structs.replace(p) for p in c.parts])
+                    for c in request.contents
+                ],
+            )
             fill_missing_signatures(request)
         if self.settings.mode == "gemini-api":
             # Vertex-only fields, valid requests elsewhere: ignored, as Google documents them.

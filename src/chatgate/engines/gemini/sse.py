@@ -7,7 +7,7 @@ and emitted as one payload. Lines may end in ``\\n`` or ``\\r\\n``.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 
 async def payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -15,9 +15,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from chatgate.config import Settings
 from chatgate.engines.admission import Admission
@@ -32,6 +33,7 @@ from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
+
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -112,8 +114,9 @@ class LocalModel:
             self.slots.append(_Slot(llama, self.spec.name, index))
         template = self.spec.chat_template or self.llama.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
-                                   f"set models.\"{self.spec.name}\".chat_template")
+            raise ModelUnavailable(
+                f'model {self.spec.name}: the GGUF has no chat template; set models."{self.spec.name}".chat_template'
+            )
         self.template_tools = "tools" in template and calls.OPEN in template
         model = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()
@@ -123,9 +126,15 @@ class LocalModel:
             bos_token=model.token_get_text(bos) if bos != -1 else "",
             stop_token_ids=[eos],
         )
-        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads)", self.spec.name,
-                 self.spec.path, time.perf_counter() - started, self.spec.context_size, self.spec.parallel,
-                 self.threads)
+        log.info(
+            "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads)",
+            self.spec.name,
+            self.spec.path,
+            time.perf_counter() - started,
+            self.spec.context_size,
+            self.spec.parallel,
+            self.threads,
+        )
 
     def close(self) -> None:
         if self.slots:
@@ -162,12 +171,16 @@ class LocalModel:
         slot.busy = False
         self.admission.release(admitted)
 
-    async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
-                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(
+        self, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         # Schemas are compiled into grammars after admission, on the slot's thread (at most
         # `parallel` at once, cancelled with the request); a request without any is checked here.
-        out = None if _compiles(request) else prompts.output(request, self.spec.name,
-                                                             parallel_tool_calls=parallel_tool_calls)
+        out = (
+            None
+            if _compiles(request)
+            else prompts.output(request, self.spec.name, parallel_tool_calls=parallel_tool_calls)
+        )
         sampling = prompts.sampling(request)
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
@@ -181,8 +194,9 @@ class LocalModel:
             loop.call_soon_threadsafe(self._release, slot, admitted)
 
         try:
-            job = loop.run_in_executor(slot.executor, self._run, slot.llama, request, out, parallel_tool_calls,
-                                       sampling, cancel, emit)
+            job = loop.run_in_executor(
+                slot.executor, self._run, slot.llama, request, out, parallel_tool_calls, sampling, cancel, emit
+            )
         except BaseException:
             self._release(slot, admitted)
             raise
@@ -195,46 +209,63 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, llama: Any, request: g.GenerateContentRequest, out: prompts.Output | None, parallel: bool,
-             sampling: prompts.Sampling, cancel: threading.Event, emit: Callable[[Event], None]) -> None:
+    def _run(
+        self,
+        llama: Any,
+        request: g.GenerateContentRequest,
+        out: prompts.Output | None,
+        parallel: bool,
+        sampling: prompts.Sampling,
+        cancel: threading.Event,
+        emit: Callable[[Event], None],
+    ) -> None:
         try:
             if out is None:
                 out = _compile(request, self.spec.name, parallel, cancel)
             messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
-            tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+            tools = (
+                calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+            )
             tokens = self._prompt_tokens(llama, messages, tools, sampling.max_tokens)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
                 llama.set_seed(seed & 0xFFFFFFFF)
-                self.last_run = Generation(llama, candidate, tokens, sampling, out, cancel, emit,
-                                           threads=self._threads_each).run()
+                self.last_run = Generation(
+                    llama, candidate, tokens, sampling, out, cancel, emit, threads=self._threads_each
+                ).run()
                 if self.last_run[0] == "CANCELLED":
                     return
             emit(_Done(prompt_tokens=len(tokens)))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, llama: Any, messages: list[prompts.Message],
-                       tools: list[dict[str, Any]] | None, max_tokens: int | None) -> list[int]:
+    def _prompt_tokens(
+        self, llama: Any, messages: list[prompts.Message], tools: list[dict[str, Any]] | None, max_tokens: int | None
+    ) -> list[int]:
         assert self._format is not None
         try:
             formatted = self._format(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
-            raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
-                                 param="messages") from None
+            raise InvalidRequest(
+                f"model {self.spec.name!r} cannot take this conversation: {exc}", param="messages"
+            ) from None
         tokens = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         limit = llama.n_ctx()
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens, but the messages take {len(tokens)} tokens; "
-                "shorten them", param="messages")
+                "shorten them",
+                param="messages",
+            )
         if max_tokens is not None and len(tokens) + max_tokens > limit:
             # As vLLM answers: the room left is the client's to know, not to be cut silently.
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens; the messages take {len(tokens)}, so "
-                f"max_tokens may be at most {limit - len(tokens)}, not {max_tokens}", param="max_tokens")
+                f"max_tokens may be at most {limit - len(tokens)}, not {max_tokens}",
+                param="max_tokens",
+            )
         return tokens
 
 
@@ -298,10 +329,12 @@ async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> Asyn
 
 
 def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.GenerateContentResponse:
-    return g.GenerateContentResponse(candidates=[
-        g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
-        for i in sorted(set(parts) | set(reasons))
-    ])
+    return g.GenerateContentResponse(
+        candidates=[
+            g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
+            for i in sorted(set(parts) | set(reasons))
+        ]
+    )
 
 
 class LocalEngine:
@@ -337,8 +370,9 @@ class LocalEngine:
         for model in self._models.values():
             await asyncio.to_thread(model.load)
 
-    def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
-                 parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         """``parallel_tool_calls``: OpenAI's option, which Gemini has no field for. False
         holds the model to one call per answer."""
         local = self._models.get(model)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
@@ -60,8 +61,17 @@ class Cancelled(Exception):
 class Generation:
     """Generates candidate ``candidate`` for ``tokens`` (the rendered prompt)."""
 
-    def __init__(self, llama: Any, candidate: int, tokens: list[int], s: prompts.Sampling, out: prompts.Output,
-                 cancel: threading.Event, emit: Emit, threads: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        llama: Any,
+        candidate: int,
+        tokens: list[int],
+        s: prompts.Sampling,
+        out: prompts.Output,
+        cancel: threading.Event,
+        emit: Emit,
+        threads: Callable[[], int] | None = None,
+    ) -> None:
         import llama_cpp
 
         self.llama = llama
@@ -95,9 +105,16 @@ class Generation:
         s = self.s
         self._pace()
         for token in self.llama.generate(
-                tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temp=s.temperature, repeat_penalty=1.0,
-                frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-                logits_processor=[constraint] if constraint is not None else None):
+            tokens,
+            top_k=TOP_K,
+            top_p=s.top_p,
+            min_p=MIN_P,
+            temp=s.temperature,
+            repeat_penalty=1.0,
+            frequency_penalty=s.frequency_penalty,
+            presence_penalty=s.presence_penalty,
+            logits_processor=[constraint] if constraint is not None else None,
+        ):
             yield token
             self._pace()  # runs when the next token is asked for, before its decode
 

@@ -65,8 +65,9 @@ def specs(settings: Settings) -> list[LocalModelSpec]:
     if not configured:
         configured[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
         if importlib.util.find_spec(GEMMA_PACKAGE) is not None:
-            configured[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"],
-                                                    chat_template=GEMMA_TEMPLATE)
+            configured[GEMMA_MODEL] = ModelSettings(
+                package=GEMMA_PACKAGE, aliases=["gemma-3-270m"], chat_template=GEMMA_TEMPLATE
+            )
     return [_spec(name, model, settings.local) for name, model in configured.items()]
 
 
