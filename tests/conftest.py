@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from chatgate import config, tokens
 from tests.live import LiveServer
+
+# `--hypothesis-profile=fuzz-long`: thousands of fuzzed bodies (tests/hardening/test_fuzz.py).
+hypothesis_settings.register_profile("fuzz-long", max_examples=3000)
 
 MODEL = config.EMBEDDED_MODEL
 PROJECT = "my-project"

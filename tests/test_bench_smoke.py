@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
         pytest.param(
             ["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"], marks=pytest.mark.model, id="extra_buffers"
         ),
+        pytest.param(["bench/soak.py", "--minutes", "0.1"], marks=pytest.mark.model),
     ],
 )
 def test_benchmark_runs(script: list[str]) -> None:

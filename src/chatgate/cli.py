@@ -134,11 +134,9 @@ def revoke(settings: config.Settings, secret: bytes, given: str) -> int:
 
 
 def serve(settings: config.Settings) -> int:
-    import uvicorn
-
     from chatgate.engines.local.models import ModelUnavailable
     from chatgate.front.app import build_app
-    from chatgate.serving import uvicorn_config
+    from chatgate.serving import Server, uvicorn_config
 
     level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -162,10 +160,10 @@ def serve(settings: config.Settings) -> int:
     log.info("OpenAI base URL: %s/v1  (or %s/v1/projects/<project>/locations/<location>/endpoints/openapi)", base, base)
     if settings.auth.enabled:
         log.info("credentials: `Authorization: Bearer $(chatgate token)`")
-    uvicorn.Server(
-        uvicorn_config(
-            app, settings.server, host=host, port=port, log_level=settings.server.log_level, timeout_graceful_shutdown=5
-        )
+    server_config = uvicorn_config(app, settings.server, host=host, port=port, log_level=settings.server.log_level)
+    # On SIGTERM the requests in flight get server.shutdown_timeout seconds, then end with an error.
+    Server(
+        server_config, on_shutdown=lambda: app.state.chatgate.deadlines.drain(settings.server.shutdown_timeout)
     ).run()
     return 0
 

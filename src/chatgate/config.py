@@ -5,7 +5,8 @@ or value is a ``ConfigError`` naming it (``server.port: Expected `int`, got `str
 before anything starts.
 
     [server]    host, port, max_body_bytes, default_project, log_level, allowed_hosts,
-                header_timeout, body_timeout, keep_alive_timeout, max_connections, max_header_bytes
+                header_timeout, body_timeout, keep_alive_timeout, max_connections, max_header_bytes,
+                request_timeout, shutdown_timeout
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir, max_token_lifetime
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
@@ -58,6 +59,12 @@ class ServerSettings(_Section):
     max_connections: Annotated[int, Meta(ge=1)] = 1024
     # The request line and headers together, in bytes.
     max_header_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024
+    # Seconds a chat request may take from its body read to its last byte (queue, generation,
+    # relay): then a 504, or a stream's final error event. Vertex's online deadline is 600 s.
+    request_timeout: Annotated[float, Meta(gt=0)] = 600.0
+    # Seconds the requests in flight get to finish after a SIGTERM; then they end (503, or a
+    # stream's final error event) and the process exits.
+    shutdown_timeout: Annotated[float, Meta(ge=0)] = 5.0
 
 
 class ScopedKey(_Section):

@@ -17,6 +17,8 @@ the class's HTTP status. Anything else that escapes is a bug: a logged 500.
     │   ├── PayloadTooLarge            413
     │   ├── UnsupportedMediaType       415
     │   └── RateLimited                429 rate_limit_error        (retry_after seconds)
+    ├── DeadlineExceeded               504 the request ran past ``server.request_timeout``
+    ├── ShuttingDown                   503 the server stopped before the request was done
     └── UpstreamError                  5xx, or the status an upstream answered with
         ├── UpstreamUnavailable        503 (also 502 for a bad gateway)
         └── UpstreamTimeout            504
@@ -129,6 +131,20 @@ class RateLimited(ClientError):
         headers = {"Retry-After": str(max(1, round(retry_after)))}
         super().__init__(message, headers=headers, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class DeadlineExceeded(ChatgateError):
+    """The whole request (queue, generation, relay) ran past the server's deadline."""
+
+    status = 504
+    default_code = "deadline_exceeded"
+
+
+class ShuttingDown(ChatgateError):
+    """The server is stopping (SIGTERM) and the request did not finish in the grace period."""
+
+    status = 503
+    default_code = "server_shutting_down"
 
 
 class UpstreamError(ChatgateError):

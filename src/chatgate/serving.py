@@ -8,11 +8,18 @@ cap on the head, to either HTTP implementation: a connection that has not sent a
 request line and headers ``header_timeout`` seconds after it opened (or after its previous
 response) is closed; a head larger than ``max_header_bytes`` gets a 431. The body has its own
 deadline in the application (``front/body.py``: a 408).
+
+``Server`` is uvicorn's server with a drain step: on SIGTERM (or Ctrl-C), before uvicorn waits
+for the connections to finish, it tells the application (``on_shutdown``), which gives every
+request in flight ``shutdown_timeout`` seconds and then ends it with an error
+(``front/deadline.py``); uvicorn's own cancellation, a little later, is only a backstop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -97,8 +104,23 @@ def _protocol(settings: ServerSettings) -> type:
     )
 
 
+# Seconds uvicorn waits beyond ``shutdown_timeout`` before it cancels what still runs.
+_BACKSTOP = 2.0
+
+
+class Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._on_shutdown()
+        await super().shutdown(sockets)
+
+
 def uvicorn_config(app: Any, settings: ServerSettings, **options: Any) -> uvicorn.Config:
     """The uvicorn configuration for ``app``; ``options`` (host, port, log level, ...) as uvicorn takes them."""
+    options.setdefault("timeout_graceful_shutdown", settings.shutdown_timeout + _BACKSTOP)  # a float works
     return uvicorn.Config(
         app,
         http=_protocol(settings),

@@ -24,6 +24,7 @@ from chatgate.errors import ChatgateError, NotFound
 from chatgate.front import projects, render, static
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
+from chatgate.front.deadline import Deadlines
 from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
 from chatgate.front.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from chatgate.front.quota import Quotas, open_limiter, quota_route
@@ -102,6 +103,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         targets=Targets(settings, local, gemini),
         quotas=Quotas(settings, limiter, counters, auth),
         metrics=counters,
+        deadlines=Deadlines(settings.server.request_timeout),
     )
     for name in local.names():
         _watch(state.metrics, name, local.model(name))

@@ -42,7 +42,7 @@ async def chat_completions(request: Request) -> Response:
     if upstream is not None:
         fields = decode_object(raw)
         lease = await state.quotas.admit(project, key, endpoint_id, _estimate(state, len(raw), fields))
-        return await relay_chat(upstream, request, raw, fields, lease=lease)
+        return await relay_chat(upstream, request, raw, fields, state.deadlines.start(), lease=lease)
 
     chat = decode_chat_request(raw)
     name = chat.model if isinstance(chat.model, str) and chat.model else None
@@ -53,7 +53,9 @@ async def chat_completions(request: Request) -> Response:
     else:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
-    run, rendering = pipeline.openai_run(target.engine, target.model, target.label, chat, echo)
+    run, rendering = pipeline.openai_run(
+        target.engine, target.model, target.label, chat, echo, deadline=state.deadlines.start()
+    )
     tokens = estimate_tokens(
         len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n, state.settings.limits.default_output_tokens
     )

@@ -10,9 +10,11 @@ there the path is the same for every route and every engine (anything that follo
   ``Stream.events`` then renders that chunk and every later one as the SSE body.
 
 Both record the usage under the target's configured name, and close the engine's iterator
-when the work ends, fails or the client goes away (``ClientGone``): closing it is what stops
-the engine. ``receive`` is the ASGI receive of a request whose body has been read; without
-one (engine-level tests) nothing watches for a disconnect.
+when the work ends, fails, runs past the run's ``deadline`` (``front/deadline.py``: a 504, or
+a 503 when the server stops; for a started stream, its final error event) or the client
+goes away (``ClientGone``): closing it is what stops the engine. ``receive`` is the ASGI
+receive of a request whose body has been read; without one (engine-level tests) nothing
+watches for a disconnect.
 
 How the answer is shaped is the route's: the OpenAI routes translate with
 ``chat_completion`` and ``Stream.events`` with a ``StreamTranslator``; a native Gemini route
@@ -29,6 +31,7 @@ from starlette.types import Receive
 
 from chatgate.engines.base import Engine
 from chatgate.front import sse
+from chatgate.front.deadline import Deadline
 from chatgate.front.disconnect import unless_disconnected
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
@@ -54,6 +57,7 @@ class Run:
     request: g.GenerateContentRequest
     stream: bool
     parallel_tool_calls: bool = True
+    deadline: Deadline | None = None  # when the whole run must end
 
     def start(self) -> AsyncIterator[g.GenerateContentResponse]:
         return self.engine.generate(
@@ -62,14 +66,24 @@ class Run:
 
 
 def openai_run(
-    engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest, echo: str
+    engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest, echo: str, deadline: Deadline | None = None
 ) -> tuple[Run, Rendering]:
     """An OpenAI request translated into a run, and how to render its answer (``echo`` is
     the model name the answer carries)."""
     request, rendering = to_gemini(chat, echo)
     return Run(
-        engine, model, label, request, rendering.stream, parallel_tool_calls=rendering.parallel_tool_calls
+        engine,
+        model,
+        label,
+        request,
+        rendering.stream,
+        parallel_tool_calls=rendering.parallel_tool_calls,
+        deadline=deadline,
     ), rendering
+
+
+async def within(deadline: Deadline | None, work: Awaitable[T]) -> T:
+    return await work if deadline is None else await deadline.run(work)
 
 
 async def _watched(receive: Receive | None, work: Awaitable[T]) -> T:
@@ -91,7 +105,7 @@ async def complete(
     run: Run, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None
 ) -> g.GenerateContentResponse:
     """The whole answer, folded into one response. Raises ``ClientGone`` if the client left."""
-    response = fold(await _watched(receive, _collect(run.start())))
+    response = fold(await within(run.deadline, _watched(receive, _collect(run.start()))))
     record(run.label, response.usage_metadata)
     return response
 
@@ -130,7 +144,7 @@ class Stream:
         """Start the run and wait for its first chunk; an error before it is raised here."""
         chunks = run.start()
         try:
-            first = await _watched(receive, anext(chunks, None))
+            first = await within(run.deadline, _watched(receive, anext(chunks, None)))
         except BaseException:
             await _close(chunks)
             raise
@@ -146,7 +160,7 @@ class Stream:
             if self._first is not None:
                 for event in translator.feed(self._first):
                     yield sse.encode_event(event)
-                async for response in self._chunks:
+                while (response := await within(self._run.deadline, anext(self._chunks, None))) is not None:
                     if response.usage_metadata is not None:
                         self._usage = response.usage_metadata
                     for event in translator.feed(response):

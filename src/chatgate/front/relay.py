@@ -10,6 +10,8 @@ Failures before the answer starts are raised (``chatgate.errors``) for the front
 A failure in the middle of a stream becomes a final ``data: {"error": ...}`` event, then the
 stream closes. A client that goes away, while waiting or while streaming, ends the upstream
 request at once: both phases race the work against the ASGI ``http.disconnect`` message.
+The whole exchange runs within the request's deadline (``front/deadline.py``): past it, an
+error before the answer starts, a final error event after.
 """
 
 from __future__ import annotations
@@ -25,15 +27,23 @@ from starlette.types import Receive, Scope, Send
 from chatgate.engines.upstream import UpstreamEndpoint, UpstreamResponse
 from chatgate.errors import ChatgateError
 from chatgate.front import sse
+from chatgate.front.deadline import Deadline
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone, unless_disconnected
 from chatgate.front.metrics import Metrics
+from chatgate.front.pipeline import within
 from chatgate.front.quota import NO_LEASE, Lease
 
 log = logging.getLogger("chatgate.upstream")
 
 
 async def relay_chat(
-    endpoint: UpstreamEndpoint, request: Request, raw: bytes, body: dict[str, Any], *, lease: Lease = NO_LEASE
+    endpoint: UpstreamEndpoint,
+    request: Request,
+    raw: bytes,
+    body: dict[str, Any],
+    deadline: Deadline | None = None,
+    *,
+    lease: Lease = NO_LEASE,
 ) -> Response:
     """``lease``: the request's quota charge, ended with the usage the upstream reports."""
     if not body.get("model") and endpoint.default_model:
@@ -41,8 +51,8 @@ async def relay_chat(
     metrics: Metrics = request.app.state.chatgate.metrics
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await unless_disconnected(
-            request.receive, _exchange(endpoint, raw, metrics, lease), discard=_close
+        upstream, content = await within(
+            deadline, unless_disconnected(request.receive, _exchange(endpoint, raw, metrics, lease), discard=_close)
         )
     except ClientGone:
         lease.end(None)
@@ -51,7 +61,7 @@ async def relay_chat(
         lease.end(None)
         raise
     if content is None:
-        return RelayStream(upstream, metrics, lease)
+        return RelayStream(upstream, metrics, lease, deadline)
     return Response(content, status_code=upstream.status, media_type=upstream.media_type)
 
 
@@ -82,10 +92,13 @@ async def _close(result: tuple[UpstreamResponse, bytes | None]) -> None:
 class RelayStream(Response):
     """An upstream SSE stream relayed as it arrives; ends the upstream when the client leaves."""
 
-    def __init__(self, upstream: UpstreamResponse, metrics: Metrics, lease: Lease = NO_LEASE) -> None:
+    def __init__(
+        self, upstream: UpstreamResponse, metrics: Metrics, lease: Lease = NO_LEASE, deadline: Deadline | None = None
+    ) -> None:
         self.upstream = upstream
         self.metrics = metrics
         self.lease = lease
+        self.deadline = deadline
         self.status_code = upstream.status
         self.media_type = upstream.media_type
         self.background = None
@@ -103,9 +116,12 @@ class RelayStream(Response):
     async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
-            async for piece in self.upstream.events():
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await within(self.deadline, self._pieces(send))
         except ChatgateError as err:
             log.warning("endpoint=%s stream failed: %s", self.upstream.endpoint_id, err.message)
             await send({"type": "http.response.body", "body": sse.encode_error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pieces(self, send: Send) -> None:
+        async for piece in self.upstream.events():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from chatgate.config import Settings
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.front.auth import Authenticator
+from chatgate.front.deadline import Deadlines
 from chatgate.front.metrics import Metrics
 from chatgate.front.quota import Quotas
 from chatgate.front.targets import Targets
@@ -22,6 +23,8 @@ class AppState:
     # Self-deployed endpoints relayed to upstream servers, by endpoint id.
     upstreams: dict[str, UpstreamEndpoint] = field(default_factory=dict)
     ready: bool = False
+    # When each request in flight must end (``server.request_timeout``, and shutdown's drain).
+    deadlines: Deadlines = field(default_factory=Deadlines)
 
     def upstream(self, endpoint_id: str) -> UpstreamEndpoint | None:
         return self.upstreams.get(endpoint_id)

@@ -208,7 +208,7 @@ class ChatCompletionRequest(Struct, kw_only=True):
     max_tokens: PositiveInt | None = None
     metadata: dict[str, str] | None = None
     modalities: list[Literal["text", "audio", "image"]] | None = None
-    n: Annotated[int, Meta(ge=1, le=128)] | None = None
+    n: Annotated[int, Meta(ge=1, le=8)] | None = None  # Vertex's candidateCount allows at most 8
     parallel_tool_calls: bool | None = None
     prediction: dict[str, Any] | None = None
     presence_penalty: Penalty | None = None

@@ -25,6 +25,7 @@ from chatgate.config import Settings, state_dir
 from chatgate.engines.admission import Admission
 from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
+from chatgate.engines.local import schema as schemas
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.assemble import Parts
 from chatgate.engines.local.generation import Call, End, Generation, Text
@@ -186,9 +187,13 @@ class LocalModel:
     async def generate(
         self, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
     ) -> AsyncIterator[g.GenerateContentResponse]:
-        out = await _output(request, self.spec.name, parallel_tool_calls)
-        messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
-        tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+        # Schemas are compiled into grammars after admission, on the slot's thread (at most
+        # `parallel` at once, cancelled with the request); a request without any is checked here.
+        out = (
+            None
+            if _compiles(request)
+            else prompts.output(request, self.spec.name, parallel_tool_calls=parallel_tool_calls)
+        )
         sampling = prompts.sampling(request)
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
@@ -203,7 +208,7 @@ class LocalModel:
 
         try:
             job = loop.run_in_executor(
-                slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel, emit
+                slot.executor, self._run, slot.context, request, out, parallel_tool_calls, sampling, cancel, emit
             )
         except BaseException:
             self._release(slot, admitted)
@@ -220,15 +225,21 @@ class LocalModel:
     def _run(
         self,
         context: Context,
-        messages: list[prompts.Message],
-        tools: list[dict[str, Any]] | None,
+        request: g.GenerateContentRequest,
+        out: prompts.Output | None,
+        parallel: bool,
         sampling: prompts.Sampling,
-        out: prompts.Output,
         cancel: threading.Event,
         emit: Callable[[Event], None],
     ) -> None:
         try:
-            tokens = self._prompt_tokens(context, messages, tools)
+            if out is None:
+                out = _compile(request, self.spec.name, parallel, cancel)
+            messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
+            tools = (
+                calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+            )
+            tokens = self._prompt_tokens(context, messages, tools, sampling.max_tokens)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
@@ -245,7 +256,11 @@ class LocalModel:
             emit(_Failed(exc))
 
     def _prompt_tokens(
-        self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None
+        self,
+        context: Context,
+        messages: list[prompts.Message],
+        tools: list[dict[str, Any]] | None,
+        max_tokens: int | None,
     ) -> list[int]:
         assert self._format is not None
         try:
@@ -262,16 +277,29 @@ class LocalModel:
                 "shorten them",
                 param="messages",
             )
+        if max_tokens is not None and len(tokens) + max_tokens > limit:
+            # As vLLM answers: the room left is the client's to know, not to be cut silently.
+            raise ContextLengthExceeded(
+                f"this model's context window is {limit} tokens; the messages take {len(tokens)}, so "
+                f"max_tokens may be at most {limit - len(tokens)}, not {max_tokens}",
+                param="max_tokens",
+            )
         return tokens
 
 
-async def _output(request: g.GenerateContentRequest, model: str, parallel: bool) -> prompts.Output:
-    """What the model may write. Schemas are compiled off the event loop: a large one can
-    take milliseconds."""
+def _compiles(request: g.GenerateContentRequest) -> bool:
+    """Whether ``prompts.output`` has schemas to compile (work worth queueing for)."""
     config = request.generation_config
-    if not request.tools and not (config and config.response_mime_type not in (None, "", "text/plain")):
+    return bool(request.tools) or bool(config and config.response_mime_type not in (None, "", "text/plain"))
+
+
+def _compile(request: g.GenerateContentRequest, model: str, parallel: bool, cancel: threading.Event) -> prompts.Output:
+    """``prompts.output`` on a generation thread: unrolling a schema stops once ``cancel`` is set."""
+    token = schemas.ABANDON.set(cancel)
+    try:
         return prompts.output(request, model, parallel_tool_calls=parallel)
-    return await asyncio.to_thread(prompts.output, request, model, parallel_tool_calls=parallel)
+    finally:
+        schemas.ABANDON.reset(token)
 
 
 async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> AsyncIterator[g.GenerateContentResponse]:

@@ -17,6 +17,8 @@ exactly, but then nothing except ``max_tokens`` stops a small model that keeps n
 Definitions that refer to each other multiply as they unroll (4 of them with 2 references
 each grow a 433-byte schema to megabytes), so the unrolled schema is capped at
 ``MAX_EXPANDED_NODES`` nodes and ``MAX_EXPANDED_NESTING`` levels; beyond either, a 400.
+The engine unrolls after admission, on the request's own generation thread; unrolling stops
+(``Abandoned``) once the ``ABANDON`` event that thread set is set, when the client goes away.
 For the same reason an object schema with ``properties`` and no word on other properties
 gets only those (``closed``).
 """
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from contextvars import ContextVar
 from typing import Any
 
 from chatgate.errors import InvalidRequest, Unsupported
@@ -71,6 +75,16 @@ _OPENAPI_KEPT = {
 
 class SchemaTooLarge(Exception):
     """Unrolling the schema's recursive references would pass the bounds above."""
+
+
+class Abandoned(Exception):
+    """The request whose schema was being unrolled was cancelled (its client went away)."""
+
+
+# Set by the thread that compiles a request's schemas: unrolling stops once it is set.
+ABANDON: ContextVar[threading.Event | None] = ContextVar("chatgate_schema_abandon", default=None)
+# Nodes unrolled between two looks at ABANDON.
+_CHECK_EVERY = 1024
 
 
 def from_openapi(schema: Any, param: str) -> dict[str, Any]:
@@ -136,10 +150,13 @@ def bounded(
     if not recursive:
         return schema
     nodes = 0
+    abandon = ABANDON.get()
 
     def walk(node: Any, stack: tuple[str, ...], level: int, names: bool = False) -> Any:
         nonlocal nodes
         nodes += 1
+        if abandon is not None and nodes % _CHECK_EVERY == 0 and abandon.is_set():
+            raise Abandoned
         if nodes > max_nodes:
             raise SchemaTooLarge(f"its recursive references unroll to more than {max_nodes} nodes")
         if level > max_nesting:
