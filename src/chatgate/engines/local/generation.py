@@ -24,12 +24,21 @@ from typing import Any, Callable, Iterator
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.constrain import Constraint
-from chatgate.engines.local.llama import Context
+from chatgate.engines.local.llama import Context, Dry
 from chatgate.engines.local.stops import StopFilter
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
 TOP_K = 40
 MIN_P = 0.05
+
+# Loop control (llama.cpp's DRY sampler), on by default under a grammar: a small model
+# writing JSON tends to repeat one array item or one string until the budget is gone, and
+# the mask alone cannot stop it (the repeat is valid JSON). The multiplier is DRY's usual
+# one; with no sequence breakers a repeated run of JSON grows across quotes and colons, so a
+# whole repeated item costs far more than a repeated key.
+LOOP_CONTROL = 0.8
+# Free text keeps DRY's usual breakers: a run restarts at a new line, a colon, a quote.
+TEXT_BREAKERS = ("\n", ":", "\"", "*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +105,7 @@ class Generation:
         for token in self.context.generate(
                 tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temperature=s.temperature,
                 frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-                logits_processor=constraint):
+                dry=loop_control(s, constrained=constraint is not None), logits_processor=constraint):
             yield token
             self._pace()  # runs when the next token is asked for, before its decode
 
@@ -188,6 +197,15 @@ class Generation:
         router.feed(decoder.decode(b"", final=True))
         router.finish()
         return reason
+
+
+def loop_control(s: prompts.Sampling, *, constrained: bool) -> Dry | None:
+    """The DRY sampler for this request: the request's own strength, else on under a
+    grammar (JSON, tool-call arguments) and off for free text."""
+    strength = s.loop_control if s.loop_control is not None else (LOOP_CONTROL if constrained else 0.0)
+    if strength <= 0:
+        return None
+    return Dry(strength, breakers=() if constrained else TEXT_BREAKERS)
 
 
 class _Router:

@@ -34,6 +34,8 @@ class Sampling:
     top_p: float = DEFAULT_TOP_P
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    # DRY's multiplier (0 turns loop control off); None: on under a grammar, off for free text.
+    loop_control: float | None = None
     seed: int | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
