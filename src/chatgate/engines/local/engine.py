@@ -173,7 +173,9 @@ class LocalModel:
         out = await _output(request, self.spec.name, parallel_tool_calls)
         messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
         tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
-        sampling = prompts.sampling(request)
+        spec = self.spec
+        sampling = prompts.sampling(request, default_max_tokens=spec.max_output_tokens, loop_control=spec.loop_control,
+                                    text_loop_control=spec.text_loop_control)
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()

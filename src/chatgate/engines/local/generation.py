@@ -31,13 +31,12 @@ from chatgate.engines.local.stops import StopFilter
 TOP_K = 40
 MIN_P = 0.05
 
-# Loop control (llama.cpp's DRY sampler), on by default under a grammar: a small model
-# writing JSON tends to repeat one array item or one string until the budget is gone, and
-# the mask alone cannot stop it (the repeat is valid JSON). The multiplier is DRY's usual
-# one; with no sequence breakers a repeated run of JSON grows across quotes and colons, so a
-# whole repeated item costs far more than a repeated key.
-LOOP_CONTROL = 0.8
-# Free text keeps DRY's usual breakers: a run restarts at a new line, a colon, a quote.
+# Loop control is llama.cpp's DRY sampler, on by default under a grammar (config
+# ``loop_control``): a small model writing JSON tends to repeat one array item or one string
+# until the budget is gone, and the mask alone cannot stop it (the repeat is valid JSON).
+# Under a grammar DRY has no sequence breakers, so a repeated run of JSON grows across quotes
+# and colons and a whole repeated item costs far more than a repeated key. Free text keeps
+# DRY's usual breakers: a run restarts at a new line, a colon, a quote.
 TEXT_BREAKERS = ("\n", ":", "\"", "*")
 
 
@@ -81,7 +80,7 @@ class Generation:
         self.cancel = cancel
         self.emit = emit
         room = context.size - len(tokens)
-        self.max_tokens = min(s.max_tokens or room, room)
+        self.max_tokens = min(s.max_tokens or s.default_max_tokens or room, room)
         self.produced = 0
         # CPU threads for the next decode, shared with the model's other running contexts.
         self._threads = threads
@@ -200,9 +199,9 @@ class Generation:
 
 
 def loop_control(s: prompts.Sampling, *, constrained: bool) -> Dry | None:
-    """The DRY sampler for this request: the request's own strength, else on under a
-    grammar (JSON, tool-call arguments) and off for free text."""
-    strength = s.loop_control if s.loop_control is not None else (LOOP_CONTROL if constrained else 0.0)
+    """The DRY sampler for this request: one strength under a grammar (JSON, tool-call
+    arguments), another for free text."""
+    strength = s.loop_control if constrained else s.text_loop_control
     if strength <= 0:
         return None
     return Dry(strength, breakers=() if constrained else TEXT_BREAKERS)
