@@ -153,6 +153,9 @@ def test_local_fallback_answers_for_google_models(tmp_path) -> None:
     settings = make_settings(tmp_path, auth={"enabled": False}, gemini={"local_fallback": MODEL})
     with LiveServer(settings) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
-        completion = client.chat.completions.create(model="google/gemini-2.5-flash", messages=HELLO, max_tokens=4)
+        raw = client.chat.completions.with_raw_response.create(
+            model="google/gemini-2.5-flash", messages=HELLO, max_tokens=4)
+        completion = raw.parse()
     assert completion.model == "google/gemini-2.5-flash"
+    assert raw.headers["x-chatgate-model"] == MODEL  # who really answered
     assert completion.choices[0].message.content
