@@ -37,6 +37,10 @@ MIN_P = 0.05
 # Under a grammar DRY has no sequence breakers, so a repeated run of JSON grows across quotes
 # and colons and a whole repeated item costs far more than a repeated key. Free text keeps
 # DRY's usual breakers: a run restarts at a new line, a colon, a quote.
+# Under a grammar a run of up to this many tokens repeats freely: the scaffolding before a
+# value (`}, {"name": "`) recurs in every valid answer; with 2, DRY pushed digits of a
+# date-time on forever and turned a second call of one function into another function.
+JSON_RUN = 4
 TEXT_BREAKERS = ("\n", ":", "\"", "*")
 
 
@@ -204,7 +208,9 @@ def loop_control(s: prompts.Sampling, *, constrained: bool) -> Dry | None:
     strength = s.loop_control if constrained else s.text_loop_control
     if strength <= 0:
         return None
-    return Dry(strength, breakers=() if constrained else TEXT_BREAKERS)
+    if constrained:
+        return Dry(strength, allowed_length=JSON_RUN, breakers=())
+    return Dry(strength, breakers=TEXT_BREAKERS)
 
 
 class _Router:
