@@ -9,11 +9,19 @@ from typing import Any
 
 async def call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": [(b"content-type", b"application/json"),
-                                     (b"content-length", str(len(body)).encode()), *headers],
-        "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 8080), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
     }
     sent = False
     status = 0

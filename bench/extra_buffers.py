@@ -30,8 +30,10 @@ from chatgate.engines.local.engine import available_cores  # noqa: E402
 from chatgate.engines.local.llama import Context, system_info  # noqa: E402
 from chatgate.engines.local.models import EMBEDDED_PACKAGE, package_gguf  # noqa: E402
 
-PROMPT = ("Here are the notes of a long meeting about a garden, a library and a bridge. "
-          "Everyone spoke in turn, and every point was written down. ") * 10 + "Summarise them."
+PROMPT = (
+    "Here are the notes of a long meeting about a garden, a library and a bridge. "
+    "Everyone spoke in turn, and every point was written down. "
+) * 10 + "Summarise them."
 
 
 def q4_0_copy(source: Path, directory: Path) -> Path:
@@ -65,7 +67,9 @@ def main(tokens: int, repeat: int, threads: int) -> None:
         embedded = package_gguf(EMBEDDED_PACKAGE)
         files = {"SmolLM2-135M Q4_1 (embedded)": embedded, "SmolLM2-135M Q4_0": q4_0_copy(embedded, Path(directory))}
         print(f"{threads} threads; llama.cpp: {system_info()}")
-        print(f"{'model':30s} {'extra buffers':>13s} {'prompt tok/s':>13s} {'ratio':>6s} {'gen tok/s':>10s} {'ratio':>6s}")
+        print(
+            f"{'model':30s} {'extra buffers':>13s} {'prompt tok/s':>13s} {'ratio':>6s} {'gen tok/s':>10s} {'ratio':>6s}"
+        )
         for label, path in files.items():
             contexts = {on: Context(path, context_size=1024, threads=threads, extra_buffers=on) for on in (True, False)}
             results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
@@ -77,8 +81,10 @@ def main(tokens: int, repeat: int, threads: int) -> None:
             base = [statistics.median(r[k] for r in results[True]) for k in (0, 1)]
             for on in (True, False):
                 prompt, gen = (statistics.median(r[k] for r in results[on]) for k in (0, 1))
-                print(f"{label:30s} {'on' if on else 'off':>13s} {prompt:13.1f} {prompt / base[0]:6.2f} "
-                      f"{gen:10.1f} {gen / base[1]:6.2f}")
+                print(
+                    f"{label:30s} {'on' if on else 'off':>13s} {prompt:13.1f} {prompt / base[0]:6.2f} "
+                    f"{gen:10.1f} {gen / base[1]:6.2f}"
+                )
             for context in contexts.values():
                 context.close()
 

@@ -16,15 +16,17 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
-from _asgi import call
-from _requests import typical_body
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from _asgi import call
+from _requests import typical_body
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
@@ -51,7 +53,7 @@ class InstantEngine:
     def names(self) -> list[str]:
         return ["bench-model"]
 
-    def model(self, name: str) -> "InstantEngine":
+    def model(self, name: str) -> InstantEngine:
         return self
 
     waiting = 0
@@ -60,18 +62,27 @@ class InstantEngine:
 
     async def aclose(self) -> None: ...
 
-    async def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
-                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         if not stream:
             yield g.GenerateContentResponse(
-                candidates=[g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text=ANSWER)]),
-                                        finish_reason="STOP")],
-                usage_metadata=g.UsageMetadata(prompt_token_count=30, candidates_token_count=8, total_token_count=38))
+                candidates=[
+                    g.Candidate(
+                        index=0, content=g.Content(role="model", parts=[g.Part(text=ANSWER)]), finish_reason="STOP"
+                    )
+                ],
+                usage_metadata=g.UsageMetadata(prompt_token_count=30, candidates_token_count=8, total_token_count=38),
+            )
             return
         for piece in self.pieces:
-            yield g.GenerateContentResponse(candidates=[g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text=piece)]))])
-        yield g.GenerateContentResponse(candidates=[g.Candidate(index=0, finish_reason="STOP")],
-                                        usage_metadata=g.UsageMetadata(prompt_token_count=30, candidates_token_count=8, total_token_count=38))
+            yield g.GenerateContentResponse(
+                candidates=[g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text=piece)]))]
+            )
+        yield g.GenerateContentResponse(
+            candidates=[g.Candidate(index=0, finish_reason="STOP")],
+            usage_metadata=g.UsageMetadata(prompt_token_count=30, candidates_token_count=8, total_token_count=38),
+        )
 
 
 def baseline_app() -> Starlette:
@@ -111,7 +122,9 @@ async def main(n: int) -> None:
     print(f"{'':38s}{'µs/request':>12s}")
     print(f"{'baseline (Starlette JSON echo)':38s}{base:12.1f}")
     print(f"{'chatgate non-streaming':38s}{ours:12.1f}   ratio {ours / base:.2f}x   budget 300 µs")
-    print(f"{'chatgate streaming (' + str(chunks) + ' chunks)':38s}{ours_stream:12.1f}   ratio {ours_stream / base:.2f}x")
+    print(
+        f"{'chatgate streaming (' + str(chunks) + ' chunks)':38s}{ours_stream:12.1f}   ratio {ours_stream / base:.2f}x"
+    )
     print(f"{'  extra per stream chunk (approx.)':38s}{per_chunk:12.1f}   budget 30 µs")
 
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import aiohttp
 import uvloop
-from upstream_relay import GATEWAY, Process, free_port
 
 from _requests import typical_body
+from upstream_relay import GATEWAY, Process, free_port
 
 MODEL = "gemini-2.5-flash"
 CHAT_PATH = "/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"
@@ -45,13 +45,17 @@ CONCURRENCY = (1, 16, 64)
 STREAM_CONCURRENCY = 16
 
 # What chatgate sends Google for typical_body (the bare mock gets the same bytes).
-GEMINI_BODY = json.dumps({
-    "contents": [{"role": "user", "parts": [{"text": "What is the capital of France?"}]},
-                 {"role": "model", "parts": [{"text": "Paris."}]},
-                 {"role": "user", "parts": [{"text": "And of Italy? Answer in one word."}]}],
-    "systemInstruction": {"parts": [{"text": "You are a helpful assistant."}]},
-    "generationConfig": {"temperature": 0.7, "maxOutputTokens": 64, "stopSequences": ["\n\n"]},
-}).encode()
+GEMINI_BODY = json.dumps(
+    {
+        "contents": [
+            {"role": "user", "parts": [{"text": "What is the capital of France?"}]},
+            {"role": "model", "parts": [{"text": "Paris."}]},
+            {"role": "user", "parts": [{"text": "And of Italy? Answer in one word."}]},
+        ],
+        "systemInstruction": {"parts": [{"text": "You are a helpful assistant."}]},
+        "generationConfig": {"temperature": 0.7, "maxOutputTokens": 64, "stopSequences": ["\n\n"]},
+    }
+).encode()
 
 MOCK = r"""
 import asyncio, json, sys, uvloop, httptools
@@ -139,8 +143,16 @@ def process_cpu(pid: int) -> float:
 class Target:
     """A server under load, and what to send it."""
 
-    def __init__(self, name: str, process: Process, path: str, stream_path: str, body: bytes, stream_body: bytes,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        process: Process,
+        path: str,
+        stream_path: str,
+        body: bytes,
+        stream_body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.process = name, process
         self.path, self.stream_path, self.body, self.stream_body = path, stream_path, body, stream_body
         self.headers = {"content-type": "application/json", **(headers or {})}
@@ -154,6 +166,7 @@ async def load(t: Target, n: int, concurrency: int) -> tuple[float, float]:
     """CPU of the server per non-streaming request, and requests per second."""
     url, pid = t.process.url + t.path, t.process.proc.pid
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
         async def worker(count: int) -> None:
             for _ in range(count):
                 async with session.post(url, data=t.body, headers=t.headers) as r:
@@ -173,6 +186,7 @@ async def streams(t: Target, n: int, events: int) -> tuple[float, float]:
     byte of a stream, one at a time."""
     url, pid = t.process.url + t.stream_path, t.process.proc.pid
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
         async def one() -> float:
             started = time.perf_counter()
             async with session.post(url, data=t.stream_body, headers=t.headers) as r:
@@ -216,20 +230,39 @@ class Foreign(Process):
     def __init__(self, python: str, code: str, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([python, "-c", code, str(self.port)], env={**os.environ, **env},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [python, "-c", code, str(self.port)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def litellm(python: str, mock_url: str, config_dir: Path) -> Target:
     config = config_dir / "litellm.json"  # YAML is a superset of JSON
-    config.write_text(json.dumps({
-        "model_list": [{"model_name": MODEL, "litellm_params": {"model": f"gemini/{MODEL}", "api_key": "k",
-                                                                "api_base": mock_url}}],
-        "general_settings": {"master_key": "sk-bench"},  # it refuses to start without one
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": MODEL,
+                        "litellm_params": {"model": f"gemini/{MODEL}", "api_key": "k", "api_base": mock_url},
+                    }
+                ],
+                "general_settings": {"master_key": "sk-bench"},  # it refuses to start without one
+            }
+        )
+    )
     process = Foreign(python, LITELLM, {"BENCH_LITELLM_CONFIG": str(config)})
-    return Target("LiteLLM proxy", process, "/v1/chat/completions", "/v1/chat/completions", typical_body(MODEL),
-                  typical_body(MODEL, stream=True), {"authorization": "Bearer sk-bench"})
+    return Target(
+        "LiteLLM proxy",
+        process,
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        typical_body(MODEL),
+        typical_body(MODEL, stream=True),
+        {"authorization": "Bearer sk-bench"},
+    )
 
 
 def main() -> None:
@@ -248,8 +281,17 @@ def main() -> None:
     rows: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            targets = [Target("bare mock (baseline)", mock, generate, f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
-                              GEMINI_BODY, GEMINI_BODY, {"x-goog-api-key": "k"})]
+            targets = [
+                Target(
+                    "bare mock (baseline)",
+                    mock,
+                    generate,
+                    f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+                    GEMINI_BODY,
+                    GEMINI_BODY,
+                    {"x-goog-api-key": "k"},
+                )
+            ]
             targets.append(Target("bare proxy", Process(PROXY, env={"BENCH_MOCK": mock.url}), *targets[0].route()))
             if args.src is not None:
                 targets.append(chatgate(f"chatgate {args.src}", gemini_api, args.src))
@@ -270,16 +312,23 @@ def main() -> None:
 
 def report(rows: dict[str, dict[str, tuple[float, float]]], events: int) -> None:
     base = rows["bare mock (baseline)"]
-    print(f"{'server':26}" + "".join(f"{f'{c} conn: CPU/request (ratio), req/s':>36}" for c in CONCURRENCY)
-          + f"{f'{events}-event stream, {STREAM_CONCURRENCY} conn: CPU (ratio)':>42}{'first byte':>12}")
+    print(
+        f"{'server':26}"
+        + "".join(f"{f'{c} conn: CPU/request (ratio), req/s':>36}" for c in CONCURRENCY)
+        + f"{f'{events}-event stream, {STREAM_CONCURRENCY} conn: CPU (ratio)':>42}{'first byte':>12}"
+    )
     for name, row in rows.items():
-        cells = [f"{row[str(c)][0] * 1e6:6.0f} µs ({row[str(c)][0] / base[str(c)][0]:5.1f}x) {row[str(c)][1]:6.0f}/s"
-                 for c in CONCURRENCY]
+        cells = [
+            f"{row[str(c)][0] * 1e6:6.0f} µs ({row[str(c)][0] / base[str(c)][0]:5.1f}x) {row[str(c)][1]:6.0f}/s"
+            for c in CONCURRENCY
+        ]
         cpu, first = row["stream"]
         stream = f"{cpu * 1e6:6.0f} µs ({cpu / base['stream'][0]:5.1f}x)"
         print(f"{name:26}" + "".join(f"{cell:>36}" for cell in cells) + f"{stream:>42}{first * 1e3:9.2f} ms")
-    print("ratios against the bare mock; budgets: 13x per request at 16 and 64 connections, "
-          "throughput not falling; 9x per stream")
+    print(
+        "ratios against the bare mock; budgets: 13x per request at 16 and 64 connections, "
+        "throughput not falling; 9x per stream"
+    )
 
 
 if __name__ == "__main__":

@@ -34,15 +34,30 @@ from chatgate.protocols import gemini as g  # noqa: E402
 PROMPT = "<|im_start|>user\nList the countries of Europe with their capitals and one fact about each.<|im_end|>\n<|im_start|>assistant\n"
 SCHEMA = {
     "type": "object",
-    "properties": {"countries": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "capital": {"type": "string"}, "fact": {"type": "string"},
-                       "population": {"type": "integer", "minimum": 0}},
-        "required": ["name", "capital", "fact", "population"], "additionalProperties": False}}},
-    "required": ["countries"], "additionalProperties": False,
+    "properties": {
+        "countries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "capital": {"type": "string"},
+                    "fact": {"type": "string"},
+                    "population": {"type": "integer", "minimum": 0},
+                },
+                "required": ["name", "capital", "fact", "population"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["countries"],
+    "additionalProperties": False,
 }
-WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
-           "required": ["city", "unit"]}
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+}
 
 
 class Timed(Constraint):
@@ -64,20 +79,28 @@ class Timed(Constraint):
         Timed.spent += time.perf_counter() - started
 
 
-def run(context: Context, tokens: list[int], limit: int, seed: int, constraint: Constraint | None = None,
-        gbnf: tuple[llama_cpp.Llama, LlamaGrammar] | None = None) -> tuple[int, float]:
+def run(
+    context: Context,
+    tokens: list[int],
+    limit: int,
+    seed: int,
+    constraint: Constraint | None = None,
+    gbnf: tuple[llama_cpp.Llama, LlamaGrammar] | None = None,
+) -> tuple[int, float]:
     """chatgate's context (free or under llguidance), or, with ``gbnf``, llama-cpp-python's own
     ``Llama`` on the same file under a GBNF grammar."""
     started = time.perf_counter()
     if gbnf is not None:
         llama, grammar = gbnf
         llama.set_seed(seed)
-        stream = llama.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0,
-                                grammar=grammar)
+        stream = llama.generate(
+            tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0, grammar=grammar
+        )
     else:
         context.set_seed(seed)
-        stream = context.generate(tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temperature=1.0,
-                                  logits_processor=constraint)
+        stream = context.generate(
+            tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temperature=1.0, logits_processor=constraint
+        )
     produced = 0
     for token in stream:
         if context.is_end(token):  # the same vocabulary in both
@@ -100,14 +123,19 @@ def main() -> None:
     args = parser.parse_args()
     path = package_gguf(EMBEDDED_PACKAGE)
     context = Context(path, context_size=1024, threads=args.threads)
-    llama = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads,
-                            verbose=False)
+    llama = llama_cpp.Llama(
+        model_path=str(path), n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads, verbose=False
+    )
     tokenizer(context)  # built once per model, at the first constrained request
     tokens = context.tokenize(PROMPT, add_bos=True, special=True)
     json_grammar = f"start: answer\nanswer: {schema.json_rule(SCHEMA)}"
-    call_request = g.GenerateContentRequest(contents=[], tools=[g.Tool(function_declarations=[
-        g.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)])],
-        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")))
+    call_request = g.GenerateContentRequest(
+        contents=[],
+        tools=[
+            g.Tool(function_declarations=[g.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)])
+        ],
+        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")),
+    )
     call_grammar = prompt.output(call_request, "bench").grammar
     assert call_grammar is not None
     gbnf_source = LlamaGrammar.from_json_schema(__import__("json").dumps(SCHEMA), verbose=False)

@@ -41,8 +41,12 @@ uvloop.run(main())
 """
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}], "max_tokens": 64}'
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-           "Accept-Encoding": "identity", "User-Agent": "chatgate"}
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "Accept-Encoding": "identity",
+    "User-Agent": "chatgate",
+}
 
 
 class Raw(asyncio.Protocol):
@@ -67,8 +71,10 @@ class Raw(asyncio.Protocol):
 
 async def raw_client(port: int):  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY))
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+    )
     pool: list[Raw] = []
 
     async def call() -> None:
@@ -77,6 +83,7 @@ async def raw_client(port: int):  # type: ignore[no-untyped-def]
         conn.transport.write(request)  # type: ignore[attr-defined]
         await conn.done
         pool.append(conn)
+
     return call, None
 
 
@@ -89,6 +96,7 @@ async def httpx_client(port: int):  # type: ignore[no-untyped-def]
         response = await client.send(httpx.Request("POST", url, headers=headers, content=BODY), stream=True)
         await response.aread()
         await response.aclose()
+
     return call, client.aclose
 
 
@@ -100,22 +108,31 @@ async def httpcore_client(port: int):  # type: ignore[no-untyped-def]
     async def call() -> None:
         response = await pool.request("POST", url, headers=headers, content=BODY)
         assert response.status == 200
+
     return call, pool.aclose
 
 
 async def aiohttp_client(port: int):  # type: ignore[no-untyped-def]
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
-                                    skip_auto_headers=("User-Agent", "Accept-Encoding"))
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
 
     async def call() -> None:
         async with session.post(url, data=BODY, headers=HEADERS) as response:
             await response.read()
+
     return call, session.close
 
 
-CLIENTS = {"raw asyncio (floor)": raw_client, "httpx": httpx_client, "httpcore": httpcore_client,
-           "aiohttp": aiohttp_client}
+CLIENTS = {
+    "raw asyncio (floor)": raw_client,
+    "httpx": httpx_client,
+    "httpcore": httpcore_client,
+    "aiohttp": aiohttp_client,
+}
 
 
 async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -126,6 +143,7 @@ async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, flo
     async def worker(count: int) -> None:
         for _ in range(count):
             await call()
+
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
     done = n // concurrency * concurrency

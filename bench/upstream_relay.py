@@ -33,8 +33,9 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 PATH = "/v1/projects/p/locations/l/endpoints/ep/chat/completions"
-BODY = json.dumps({"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}],
-                   "max_tokens": 64}).encode()
+BODY = json.dumps(
+    {"model": "m", "messages": [{"role": "user", "content": "What is the capital of Italy?"}], "max_tokens": 64}
+).encode()
 STREAM_BODY = json.dumps({**json.loads(BODY), "stream": True}).encode()
 CONCURRENCY = (1, 16, 64)
 
@@ -87,7 +88,8 @@ uvicorn.run(build_app(settings, local=LocalEngine([])), host="127.0.0.1", port=i
             log_level="warning")
 """
 
-BASELINE = """
+BASELINE = (
+    """
 import os, sys, aiohttp, uvicorn
 from starlette.applications import Starlette
 from starlette.responses import Response, StreamingResponse
@@ -111,7 +113,9 @@ async def chat(request):
     return Response(content, status_code=upstream.status, media_type=media_type)
 app = Starlette(routes=[Route("%s", chat, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-""" % PATH
+"""
+    % PATH
+)
 
 
 def free_port() -> int:
@@ -154,6 +158,7 @@ class Process:
 async def load(url: str, pid: int, n: int, concurrency: int) -> tuple[float, float]:
     """CPU of ``pid`` per request, and requests per second, at ``concurrency`` in flight."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
         async def one() -> None:
             async with session.post(url + PATH, data=BODY, headers={"content-type": "application/json"}) as r:
                 assert r.status == 200, await r.text()
@@ -200,14 +205,14 @@ def main() -> None:
     upstream = Process(UPSTREAM, str(args.chunks))
     upstream.wait_up()
     rows: dict[str, dict[str, tuple[float, float]]] = {}
-    cfg = {"auth": {"enabled": False}, "local": {"enabled": False},
-           "endpoints": {"ep": {"upstreams": [upstream.url]}}}
+    cfg = {"auth": {"enabled": False}, "local": {"enabled": False}, "endpoints": {"ep": {"upstreams": [upstream.url]}}}
     try:
         servers = [("bare proxy (baseline)", Process(BASELINE, env={"BENCH_UPSTREAM": upstream.url}))]
         if args.src is not None:
             old = {**cfg, "local": {}}  # an older checkout may not know local.enabled
-            servers.append((f"chatgate {args.src}", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(old)},
-                                                             src=args.src)))
+            servers.append(
+                (f"chatgate {args.src}", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(old)}, src=args.src))
+            )
         servers.append(("chatgate", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(cfg)})))
         for name, server in servers:
             try:
@@ -217,11 +222,16 @@ def main() -> None:
     finally:
         upstream.stop()
     base = rows["bare proxy (baseline)"]
-    print(f"{'server':28}" + "".join(f"{f'{c} in flight: CPU/request (ratio), req/s':>44}" for c in CONCURRENCY)
-          + f"{'CPU per stream chunk (ratio)':>30}")
+    print(
+        f"{'server':28}"
+        + "".join(f"{f'{c} in flight: CPU/request (ratio), req/s':>44}" for c in CONCURRENCY)
+        + f"{'CPU per stream chunk (ratio)':>30}"
+    )
     for name, row in rows.items():
-        cells = [f"{row[str(c)][0] * 1e6:7.0f} µs ({row[str(c)][0] / base[str(c)][0]:4.2f}x) {row[str(c)][1]:7.0f}/s"
-                 for c in CONCURRENCY]
+        cells = [
+            f"{row[str(c)][0] * 1e6:7.0f} µs ({row[str(c)][0] / base[str(c)][0]:4.2f}x) {row[str(c)][1]:7.0f}/s"
+            for c in CONCURRENCY
+        ]
         chunk = f"{row['stream'][0] * 1e6:7.1f} µs ({row['stream'][0] / base['stream'][0]:4.2f}x)"
         print(f"{name:28}" + "".join(f"{cell:>44}" for cell in cells) + f"{chunk:>30}")
     print("budgets: 300 µs per request at every concurrency, throughput not falling; 25 µs per chunk")

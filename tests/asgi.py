@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -23,8 +24,9 @@ async def running(app: Any) -> AsyncIterator[None]:
     """The app's start-up on entry, its shutdown on exit (the ASGI lifespan protocol)."""
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                     to_app.get, from_app.put))
+    task = asyncio.ensure_future(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
+    )
     await to_app.put({"type": "lifespan.startup"})
     started = await from_app.get()
     assert started["type"] == "lifespan.startup.complete", started
@@ -43,11 +45,18 @@ class StreamingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
-            "scheme": request.url.scheme, "path": request.url.path,
-            "raw_path": request.url.raw_path.split(b"?")[0], "query_string": request.url.query,
-            "headers": [(k.lower(), v) for k, v in request.headers.raw], "root_path": "",
-            "server": (request.url.host, request.url.port or 80), "client": ("127.0.0.1", 123),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": request.url.scheme,
+            "path": request.url.path,
+            "raw_path": request.url.raw_path.split(b"?")[0],
+            "query_string": request.url.query,
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "root_path": "",
+            "server": (request.url.host, request.url.port or 80),
+            "client": ("127.0.0.1", 123),
         }
         gone = asyncio.Event()
         head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = asyncio.get_running_loop().create_future()

@@ -3,8 +3,9 @@ embedded model (started once per session), tokens it accepts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,9 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def live(state_dir: Path) -> Iterator[LiveServer]:
     """chatgate with auth on, the embedded model and its default endpoint ``local``."""
-    settings = make_settings(state_dir, auth={"api_keys": ["static-key"],
-                                              "keys": [{"key": "scoped-key", "projects": ["other"]}]})
+    settings = make_settings(
+        state_dir, auth={"api_keys": ["static-key"], "keys": [{"key": "scoped-key", "projects": ["other"]}]}
+    )
     with LiveServer(settings) as server:
         yield server
 

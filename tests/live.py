@@ -43,8 +43,9 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chatgate", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "chatgate", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class CliServer:
@@ -58,8 +59,13 @@ class CliServer:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> CliServer:
-        self.proc = subprocess.Popen([sys.executable, "-m", "chatgate", *self._args], env=self._env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatgate", *self._args],
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -14,7 +14,8 @@ import concurrent.futures
 import socket
 import threading
 import time
-from typing import Any, Coroutine, Literal, Self, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Literal, Self, TypeVar
 
 import uvicorn
 
@@ -56,8 +57,9 @@ class LoopThread:
 class AppServer:
     """``app`` under uvicorn on 127.0.0.1 and a free port, on a background loop."""
 
-    def __init__(self, app: Any, *, lifespan: Literal["on", "off"] = "on",
-                 settings: ServerSettings | None = None) -> None:
+    def __init__(
+        self, app: Any, *, lifespan: Literal["on", "off"] = "on", settings: ServerSettings | None = None
+    ) -> None:
         """``settings``: serve as ``chatgate serve`` does, with its timeouts and limits."""
         self.app = app
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -78,7 +80,9 @@ class AppServer:
         while not self._server.started:
             if self._serving.done() or time.monotonic() > deadline:
                 self._loop.stop()
-                raise RuntimeError(f"the server did not start: {self._serving.exception() if self._serving.done() else 'timeout'}")
+                raise RuntimeError(
+                    f"the server did not start: {self._serving.exception() if self._serving.done() else 'timeout'}"
+                )
             time.sleep(0.02)
         return self
 

@@ -11,16 +11,34 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script", [["bench/gateway.py", "--requests", "5"],
-                                    ["bench/translate.py", "--iterations", "10"],
-                                    ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
-                                    ["bench/http_clients.py", "--requests", "64"],
-                                    ["bench/gemini.py", "--requests", "64", "--streams", "16"],
-                                    pytest.param(["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"],
-                                                 marks=pytest.mark.model, id="extra_buffers"),
-                                    pytest.param(["bench/loop_control.py", "--seeds", "1", "--max-tokens", "8",
-                                                  "--temperatures", "0", "--cases", "event,tool"],
-                                                 marks=pytest.mark.model, id="loop_control")])
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["bench/gateway.py", "--requests", "5"],
+        ["bench/translate.py", "--iterations", "10"],
+        ["bench/upstream_relay.py", "--requests", "64", "--chunks", "20"],
+        ["bench/http_clients.py", "--requests", "64"],
+        ["bench/gemini.py", "--requests", "64", "--streams", "16"],
+        pytest.param(
+            ["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"], marks=pytest.mark.model, id="extra_buffers"
+        ),
+        pytest.param(
+            [
+                "bench/loop_control.py",
+                "--seeds",
+                "1",
+                "--max-tokens",
+                "8",
+                "--temperatures",
+                "0",
+                "--cases",
+                "event,tool",
+            ],
+            marks=pytest.mark.model,
+            id="loop_control",
+        ),
+    ],
+)
 def test_benchmark_runs(script: list[str]) -> None:
     env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'bench'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, *script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

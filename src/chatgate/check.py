@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from chatgate import config
 from chatgate.config import EndpointSettings, Settings
@@ -56,9 +56,13 @@ async def run(settings: Settings) -> list[Row]:
             rows.extend(await upstreams(endpoint_id, endpoint))
         else:
             bound = names.resolve(endpoint.model or "")
-            rows.append(Row(f"endpoint {endpoint_id}", OK if bound else FAILED,
-                            f"served by local model {bound}" if bound else
-                            f"no local model named {endpoint.model!r} loads"))
+            rows.append(
+                Row(
+                    f"endpoint {endpoint_id}",
+                    OK if bound else FAILED,
+                    f"served by local model {bound}" if bound else f"no local model named {endpoint.model!r} loads",
+                )
+            )
     return rows
 
 
@@ -76,7 +80,8 @@ async def local_model(model: LocalModelSpec, probe: Probe) -> Row:
     verdict = engine.model(model.name).verdict
     request = g.GenerateContentRequest(
         contents=[g.Content(role="user", parts=[g.Part(text=PROMPT)])],
-        generation_config=g.GenerationConfig(temperature=0.0, max_output_tokens=TOKENS))
+        generation_config=g.GenerationConfig(temperature=0.0, max_output_tokens=TOKENS),
+    )
     try:
         first: float | None = None
         tokens = 0

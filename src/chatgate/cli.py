@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from chatgate import __version__, config, tokens
 
@@ -38,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     flags: dict[str, Any] = {}
     if args.command == "serve":
-        server = {k: v for k, v in (("host", args.host), ("port", args.port), ("log_level", args.log_level)) if v is not None}
+        server = {
+            k: v for k, v in (("host", args.host), ("port", args.port), ("log_level", args.log_level)) if v is not None
+        }
         if server:
             flags["server"] = server
         if args.no_auth:
@@ -51,8 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "token":
         longest = settings.auth.max_token_lifetime
         if not 0 < args.lifetime <= longest:
-            print(f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
-                  file=sys.stderr)
+            print(
+                f"chatgate: --lifetime must be between 1 and {longest} seconds (auth.max_token_lifetime)",
+                file=sys.stderr,
+            )
             return 2
     try:
         if args.command == "token":
@@ -98,15 +103,19 @@ def serve(settings: config.Settings) -> int:
     if not settings.auth.enabled:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can use it", host, port)
         if settings.server.allowed_hosts is None:
-            log.warning("only loopback Host names are served (localhost, 127.0.0.1, [::1]); "
-                        "list others in server.allowed_hosts")
+            log.warning(
+                "only loopback Host names are served (localhost, 127.0.0.1, [::1]); list others in server.allowed_hosts"
+            )
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     log.info("chatgate %s starting on %s", __version__, base)
     log.info("OpenAI base URL: %s/v1  (or %s/v1/projects/<project>/locations/<location>/endpoints/openapi)", base, base)
     if settings.auth.enabled:
         log.info("credentials: `Authorization: Bearer $(chatgate token)`")
-    uvicorn.Server(uvicorn_config(app, settings.server, host=host, port=port, log_level=settings.server.log_level,
-                                  timeout_graceful_shutdown=5)).run()
+    uvicorn.Server(
+        uvicorn_config(
+            app, settings.server, host=host, port=port, log_level=settings.server.log_level, timeout_graceful_shutdown=5
+        )
+    ).run()
     return 0
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -191,8 +192,9 @@ _ENV_SECTIONS: dict[str, type[_Section]] = {
 
 
 # Keys holding lists: comma-separated in the environment.
-_LIST_KEYS = frozenset(("api_keys", "allowed_hosts", "projects", "allowed_file_uris", "allowed_cached_contents",
-                        "allowed_retrieval"))
+_LIST_KEYS = frozenset(
+    ("api_keys", "allowed_hosts", "projects", "allowed_file_uris", "allowed_cached_contents", "allowed_retrieval")
+)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:

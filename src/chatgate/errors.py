@@ -164,8 +164,13 @@ TYPE_FOR_STATUS: dict[int, str] = {
 
 
 def error_for_status(
-    status: int, message: str, *, code: str | None = None, param: str | None = None,
-    headers: dict[str, str] | None = None, extra: dict[str, object] | None = None,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> ChatgateError:
     """An error carrying an arbitrary HTTP status (for statuses learnt from an upstream)."""
     cls: type[ChatgateError]

@@ -19,8 +19,10 @@ import uvicorn
 
 from chatgate.config import ServerSettings
 
-HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
-                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+    b"content-length: 0\r\nconnection: close\r\n\r\n"
+)
 
 
 class HeadDeadline:
@@ -88,8 +90,11 @@ def _protocol(settings: ServerSettings) -> type:
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
-    return type("ChatgateHTTPProtocol", (HeadDeadline, base), {
-        "header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes})
+    return type(
+        "ChatgateHTTPProtocol",
+        (HeadDeadline, base),
+        {"header_timeout": settings.header_timeout, "max_header_bytes": settings.max_header_bytes},
+    )
 
 
 def uvicorn_config(app: Any, settings: ServerSettings, **options: Any) -> uvicorn.Config:

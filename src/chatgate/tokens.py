@@ -75,11 +75,14 @@ def _checked(path: Path) -> bytes:
         if info.st_uid != os.geteuid():
             raise SecretError(f"{path} belongs to another user (uid {info.st_uid}); it must be yours alone")
         if info.st_mode & 0o077:
-            raise SecretError(f"{path} can be read by others (mode {stat.S_IMODE(info.st_mode):o}); "
-                              f"run `chmod 600 {path}`")
+            raise SecretError(
+                f"{path} can be read by others (mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
+            )
     if len(secret) < MIN_SECRET_BYTES:
-        raise SecretError(f"{path} holds {len(secret)} bytes; a token secret needs at least {MIN_SECRET_BYTES} "
-                          "(delete the file and chatgate makes a new one)")
+        raise SecretError(
+            f"{path} holds {len(secret)} bytes; a token secret needs at least {MIN_SECRET_BYTES} "
+            "(delete the file and chatgate makes a new one)"
+        )
     return secret
 
 
@@ -93,13 +96,16 @@ def verify(secret: bytes, token: str, *, max_lifetime: int | None = None) -> Cla
     """The token's claims; ``InvalidToken`` if it is forged, expired, or was minted to live
     longer than ``max_lifetime`` seconds."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "sub", "iat"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iat"]}
+        )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("the token has expired; mint a new one with `chatgate token`") from None
     except jwt.PyJWTError:
         raise InvalidToken("the token is not valid") from None
     if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
-        raise InvalidToken(f"the token was minted to live longer than this server allows ({max_lifetime} s); "
-                           "mint a shorter one with `chatgate token --lifetime`")
+        raise InvalidToken(
+            f"the token was minted to live longer than this server allows ({max_lifetime} s); "
+            "mint a shorter one with `chatgate token --lifetime`"
+        )
     return Claims(project=claims["sub"], expires=claims["exp"])

@@ -24,8 +24,7 @@ pytestmark = pytest.mark.model
 
 SCHEMA = {
     "type": "object",
-    "properties": {"city": {"type": "string", "maxLength": 30},
-                   "population": {"type": "integer", "minimum": 0}},
+    "properties": {"city": {"type": "string", "maxLength": 30}, "population": {"type": "integer", "minimum": 0}},
     "required": ["city", "population"],
 }
 WATCH_STREAM = """() => {
@@ -58,8 +57,9 @@ def test_picks_the_model_and_streams_a_reply(page: Any, live: LiveServer, token:
     assert len(seen) >= 3, seen
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen)), seen
     assert stat(page, "finish_reason") in ("stop", "length")
-    prompt, completion, total = (int(n) for n in
-                                 stat(page, "usage").replace("prompt +", "").replace("completion =", "").split())
+    prompt, completion, total = (
+        int(n) for n in stat(page, "usage").replace("prompt +", "").replace("completion =", "").split()
+    )
     assert prompt > 0 and 0 < completion <= 24 and total == prompt + completion
     assert stat(page, "time to first token").endswith(" ms")
     assert float(stat(page, "tokens/s")) > 0
@@ -118,8 +118,10 @@ def test_an_endpoint_added_by_id_answers_at_its_own_url(page: Any, live: LiveSer
     send(page, "Hi")
     assert stat(page, "finish_reason") in ("stop", "length") and page.locator("#error").is_hidden()
     page.click("#code summary")
-    assert "/v1/projects/default/locations/us-central1/endpoints/local/chat/completions" in \
-        page.locator("#snippet").inner_text()
+    assert (
+        "/v1/projects/default/locations/us-central1/endpoints/local/chat/completions"
+        in page.locator("#snippet").inner_text()
+    )
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -143,8 +145,7 @@ def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, tok
     shim.chmod(shim.stat().st_mode | st.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
-    done = subprocess.run(["bash", "-c", curl], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(["bash", "-c", curl], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     sent = json.loads(curl.split("<<'EOF'\n", 1)[1].rsplit("\nEOF", 1)[0])
     assert sent["stop"] == ["\n\n", "END"] and sent["max_tokens"] == 16
@@ -152,7 +153,8 @@ def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, tok
     assert reply["object"] == "chat.completion" and reply["model"] == MODEL
     assert reply["usage"]["completion_tokens"] <= 16
 
-    done = subprocess.run([sys.executable, "-c", python], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", python], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()

@@ -39,21 +39,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def run(page: Any, module: str, function: str, *args: Any) -> Any:
     """Call an exported function of one of the page's modules, as the page imports it."""
-    return page.evaluate(
-        f"async (args) => (await import('./{module}')).{function}(...args)", list(args))
+    return page.evaluate(f"async (args) => (await import('./{module}')).{function}(...args)", list(args))
 
 
-@pytest.mark.parametrize(("value", "errors"), [
-    ({"name": "Ada", "age": 36, "tags": ["x", "yz"], "kind": "a", "note": None}, []),
-    ({"name": "Ada"}, ["$: missing age"]),
-    ({"name": "ada", "age": 36.5}, ["$.name: does not match ^[A-Z]", "$.age: expected integer, got number"]),
-    ({"name": "Ada", "age": 200, "kind": "c"}, ["$.age: above 150", "$.kind: not one of the enum"]),
-    ({"name": "Ada", "age": 1, "tags": ["long", "a", "b"]}, ["$.tags: more than 2 items", "$.tags[0]: longer than 3"]),
-    ({"name": "Ada", "age": 1, "extra": True}, ["$.extra: not allowed"]),
-    ([], ["$: expected object, got array"]),
-])
-def test_the_schema_check_finds_what_does_not_match(page: Any, server: LiveServer, value: Any,
-                                                     errors: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("value", "errors"),
+    [
+        ({"name": "Ada", "age": 36, "tags": ["x", "yz"], "kind": "a", "note": None}, []),
+        ({"name": "Ada"}, ["$: missing age"]),
+        ({"name": "ada", "age": 36.5}, ["$.name: does not match ^[A-Z]", "$.age: expected integer, got number"]),
+        ({"name": "Ada", "age": 200, "kind": "c"}, ["$.age: above 150", "$.kind: not one of the enum"]),
+        (
+            {"name": "Ada", "age": 1, "tags": ["long", "a", "b"]},
+            ["$.tags: more than 2 items", "$.tags[0]: longer than 3"],
+        ),
+        ({"name": "Ada", "age": 1, "extra": True}, ["$.extra: not allowed"]),
+        ([], ["$: expected object, got array"]),
+    ],
+)
+def test_the_schema_check_finds_what_does_not_match(
+    page: Any, server: LiveServer, value: Any, errors: list[str]
+) -> None:
     open_page(page, server.url)
     result = run(page, "schema.js", "validate", value, SCHEMA)
     assert sorted(result["errors"]) == sorted(errors)
@@ -68,14 +74,24 @@ def test_the_schema_check_names_keywords_it_does_not_check(page: Any, server: Li
 
 def test_the_python_snippet_is_valid_python_with_the_request_as_arguments(page: Any, server: LiveServer) -> None:
     open_page(page, server.url)
-    body = {"model": "m", "messages": [{"role": "user", "content": "it's \"quoted\"\n\u00e9"}],
-            "response_format": {"type": "json_schema",
-                                "json_schema": {"name": "a", "schema": {"type": "object"}, "strict": True}},
-            "tools": [], "tool_choice": "none", "stop": ["\n\n"], "temperature": 0.5, "extra": None}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": 'it\'s "quoted"\n\u00e9'}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "a", "schema": {"type": "object"}, "strict": True},
+        },
+        "tools": [],
+        "tool_choice": "none",
+        "stop": ["\n\n"],
+        "temperature": 0.5,
+        "extra": None,
+    }
     code = run(page, "request.js", "python", "http://h/v1/projects/p/locations/l/endpoints/openapi", body)
     tree = ast.parse(code)
-    create = next(node for node in ast.walk(tree)
-                  if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "create")
+    create = next(
+        node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "create"
+    )
     assert {kw.arg: ast.literal_eval(kw.value) for kw in create.keywords} == body
     assert 'base_url="http://h/v1/projects/p/locations/l/endpoints/openapi"' in code
 
@@ -86,7 +102,7 @@ def test_the_curl_snippet_sends_the_body_unquoted_by_the_shell(page: Any, server
     code = run(page, "request.js", "curl", "http://h/base", body)
     first, *rest = code.split("\n")
     assert first == 'curl -X POST "http://h/base/chat/completions" \\'
-    heredoc = "\n".join(rest[rest.index("  -d @- <<'EOF'") + 1:-1])
+    heredoc = "\n".join(rest[rest.index("  -d @- <<'EOF'") + 1 : -1])
     assert json.loads(heredoc) == body and rest[-1] == "EOF"
 
 
@@ -109,14 +125,27 @@ def test_the_picker_adds_models_by_name_and_refuses_unknown_endpoints(page: Any,
 
 def test_the_request_body_is_built_from_the_settings(page: Any, server: LiveServer) -> None:
     open_page(page, server.url)
-    settings = {"model": "m", "system": "Be brief.", "temperature": "0.5", "maxTokens": "", "seed": "3",
-                "stop": "\\n\\n\nEND\n\nback\\\\slash\\t", "format": "json_schema", "schema": {"type": "object"},
-                "tools": None, "toolChoice": "auto"}
+    settings = {
+        "model": "m",
+        "system": "Be brief.",
+        "temperature": "0.5",
+        "maxTokens": "",
+        "seed": "3",
+        "stop": "\\n\\n\nEND\n\nback\\\\slash\\t",
+        "format": "json_schema",
+        "schema": {"type": "object"},
+        "tools": None,
+        "toolChoice": "auto",
+    }
     body = run(page, "request.js", "buildBody", settings, [{"role": "user", "content": "hi"}])
     assert body == {
         "model": "m",
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
-        "temperature": 0.5, "seed": 3, "stop": ["\n\n", "END", "back\\slash\t"],
-        "response_format": {"type": "json_schema",
-                            "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
+        "temperature": 0.5,
+        "seed": 3,
+        "stop": ["\n\n", "END", "back\\slash\t"],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+        },
     }

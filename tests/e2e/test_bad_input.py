@@ -23,9 +23,20 @@ def ok(**fields: object) -> dict[str, object]:
 # request-level cases (JSON, fields, ranges, routes) run without a model in tests/front.
 # (name, JSON body, status, param)
 CASES: list[tuple[str, object, int, str | None]] = [
-    ("image input to text-only model",
-     {"model": MODEL, "messages": [{"role": "user", "content": [
-         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}, 400, None),
+    (
+        "image input to text-only model",
+        {
+            "model": MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}],
+                }
+            ],
+        },
+        400,
+        None,
+    ),
     ("image output from local model", ok(modalities=["image"]), 400, "modalities"),
     ("google native tool on local model", ok(extra_body={"google": {"tools": [{"google_search": {}}]}}), 400, None),
     ("web search on local model", ok(web_search_options={}), 400, None),
@@ -34,8 +45,9 @@ CASES: list[tuple[str, object, int, str | None]] = [
 
 
 @pytest.mark.parametrize(("name", "body", "status", "param"), CASES, ids=[c[0] for c in CASES])
-def test_bad_request(live: LiveServer, auth: dict[str, str], name: str, body: object, status: int,
-                     param: str | None) -> None:
+def test_bad_request(
+    live: LiveServer, auth: dict[str, str], name: str, body: object, status: int, param: str | None
+) -> None:
     url = live.url + "/v1/projects/my-project/locations/us-central1/endpoints/openapi/chat/completions"
     r = httpx.post(url, headers=auth, json=body)
     assert r.status_code == status, r.text
@@ -49,13 +61,20 @@ def test_bad_request(live: LiveServer, auth: dict[str, str], name: str, body: ob
     assert good.status_code == 200, good.text
 
 
-@pytest.mark.parametrize("google", [
-    {"safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
-    {"labels": {"team": "a"}},
-    {"thinking_config": {"include_thoughts": True}},
-    {"thought_tag_marker": "think"},
-])
+@pytest.mark.parametrize(
+    "google",
+    [
+        {"safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
+        {"labels": {"team": "a"}},
+        {"thinking_config": {"include_thoughts": True}},
+        {"thought_tag_marker": "think"},
+    ],
+)
 def test_gemini_only_settings_are_ignored_by_local_models(live: LiveServer, auth: dict[str, str], google: dict) -> None:
-    r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json=ok(max_tokens=2, extra_body={"google": google}),
-                   timeout=60)
+    r = httpx.post(
+        live.url + "/v1/chat/completions",
+        headers=auth,
+        json=ok(max_tokens=2, extra_body={"google": google}),
+        timeout=60,
+    )
     assert r.status_code == 200, r.text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -35,12 +35,20 @@ def google() -> Iterator[FakeGemini]:
 
 def service_account(path: Path, token_uri: str) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "sa-project", "private_key_id": "1", "private_key": pem.decode(),
-        "client_email": "sa@sa-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
-    }))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "sa-project",
+                "private_key_id": "1",
+                "private_key": pem.decode(),
+                "client_email": "sa@sa-project.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
@@ -62,7 +70,8 @@ def test_a_healthy_configuration(tmp_path: Path, env: dict[str, str], google: Fa
         config = tmp_path / "chatgate.toml"
         config.write_text(
             f'[gemini]\ncredentials_file = "{service_account(tmp_path / "sa.json", google.url + "/token")}"\n'
-            f'[endpoints.mine]\nupstreams = ["{upstream.url}/v1"]\n')
+            f'[endpoints.mine]\nupstreams = ["{upstream.url}/v1"]\n'
+        )
         result = run_cli("check", "--config", str(config), env=env, timeout=280)
         assert [r.path for r in upstream.requests] == ["/v1/models"]  # the health route
     assert result.returncode == 0, result.stdout + result.stderr
@@ -70,8 +79,10 @@ def test_a_healthy_configuration(tmp_path: Path, env: dict[str, str], google: Fa
     result_, detail = table[f"local model {MODEL}"]
     assert result_ == "ok"
     assert re.search(r"loaded in [\d.]+ s; \d+ tokens at [\d.]+ tokens/s; extra buffer types (on|off): ", detail)
-    assert table["gemini"] == ("ok", f"Vertex AI (us-central1): credentials file {tmp_path / 'sa.json'} "
-                                     "resolve to an access token")
+    assert table["gemini"] == (
+        "ok",
+        f"Vertex AI (us-central1): credentials file {tmp_path / 'sa.json'} resolve to an access token",
+    )
     assert google.seen[0].path == "/token"
     assert table["endpoint mine upstream #1"][0] == "ok"
     assert table["endpoint local"] == ("ok", f"served by local model {MODEL}")
@@ -89,7 +100,8 @@ def test_a_broken_configuration(tmp_path: Path, env: dict[str, str]) -> None:
     config.write_text(
         f'[models.missing]\npath = "{tmp_path / "nowhere.gguf"}"\n'
         f'[gemini]\ncredentials_file = "{tmp_path / "no-such-key.json"}"\nproject = "p"\n'
-        f'[endpoints.down]\nupstreams = ["{refused}"]\nconnect_timeout = 2.0\n')
+        f'[endpoints.down]\nupstreams = ["{refused}"]\nconnect_timeout = 2.0\n'
+    )
     result = run_cli("check", "--config", str(config), env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     table = rows(result.stdout)

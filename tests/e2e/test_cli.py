@@ -14,8 +14,11 @@ from tests.live import CliServer, cli_env, run_cli
 pytestmark = pytest.mark.model
 
 VERTEX = "/v1beta1/projects/my-project/locations/us-central1/endpoints/openapi/chat/completions"
-STORY = {"model": MODEL, "messages": [{"role": "user", "content": "Write a story about a magic backpack."}],
-         "max_tokens": 16}
+STORY = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Write a story about a magic backpack."}],
+    "max_tokens": 16,
+}
 
 
 @pytest.fixture
@@ -33,8 +36,10 @@ def test_serve_then_token_then_the_vertex_example(env: dict[str, str]) -> None:
         assert r.json()["choices"][0]["message"]["content"]
         assert httpx.post(server.url + VERTEX, json=STORY).status_code == 401
         scoped = run_cli("token", "--project", "elsewhere", "--lifetime", "60", env=env).stdout.strip()
-        assert httpx.post(server.url + VERTEX, headers={"Authorization": f"Bearer {scoped}"},
-                          json=STORY).status_code == 403
+        assert (
+            httpx.post(server.url + VERTEX, headers={"Authorization": f"Bearer {scoped}"}, json=STORY).status_code
+            == 403
+        )
         client = openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
         assert client.chat.completions.create(model=MODEL, messages=STORY["messages"], max_tokens=4).choices
     # Start-up says what happened: the model, where it came from, the URL to call.

@@ -15,8 +15,11 @@ from tests.openapi import validate_chunk, validate_completion
 
 pytestmark = pytest.mark.model
 
-STORY = {"model": MODEL, "messages": [{"role": "user", "content": "Write a story about a magic backpack."}],
-         "max_tokens": 24}
+STORY = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Write a story about a magic backpack."}],
+    "max_tokens": 24,
+}
 
 
 def sse_events(body: str) -> list[str]:
@@ -39,8 +42,12 @@ def test_vertex_curl_example(live: LiveServer, auth: dict[str, str]) -> None:
 
 
 def test_vertex_curl_example_streaming(live: LiveServer, auth: dict[str, str]) -> None:
-    r = httpx.post(live.url + "/v1/projects/p/locations/global/endpoints/openapi/chat/completions",
-                   headers=auth, json={**STORY, "stream": True}, timeout=60)
+    r = httpx.post(
+        live.url + "/v1/projects/p/locations/global/endpoints/openapi/chat/completions",
+        headers=auth,
+        json={**STORY, "stream": True},
+        timeout=60,
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     events = sse_events(r.text)
@@ -54,8 +61,12 @@ def test_vertex_curl_example_streaming(live: LiveServer, auth: dict[str, str]) -
 
 def test_endpoint_route_without_model(live: LiveServer, auth: dict[str, str]) -> None:
     body = {"messages": STORY["messages"], "max_tokens": 5}
-    r = httpx.post(f"{live.url}/v1beta1/projects/{PROJECT}/locations/us-central1/endpoints/local/chat/completions",
-                   headers=auth, json=body, timeout=60)
+    r = httpx.post(
+        f"{live.url}/v1beta1/projects/{PROJECT}/locations/us-central1/endpoints/local/chat/completions",
+        headers=auth,
+        json=body,
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     validate_completion(r.json())
     assert r.json()["model"] == MODEL

@@ -58,8 +58,11 @@ def test_stream_helper_gives_final_completion(client: openai.OpenAI) -> None:
 
 
 def test_include_usage_adds_a_last_chunk_with_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=8, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=HELLO, max_tokens=8, stream=True, stream_options={"include_usage": True}
+        )
+    )
     *body, last = chunks
     assert last.choices == [] and last.usage is not None
     assert last.usage.completion_tokens >= 1
@@ -80,7 +83,9 @@ def test_n_gives_distinct_choices(client: openai.OpenAI) -> None:
 
 def test_same_seed_same_text(client: openai.OpenAI) -> None:
     def ask(seed: int, temperature: float) -> str:
-        c = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=16, seed=seed, temperature=temperature)
+        c = client.chat.completions.create(
+            model=MODEL, messages=HELLO, max_tokens=16, seed=seed, temperature=temperature
+        )
         return c.choices[0].message.content or ""
 
     assert ask(7, 0) == ask(7, 0)
@@ -94,29 +99,37 @@ def test_stop_sequence_cuts_the_text_before_it(client: openai.OpenAI) -> None:
     words = text.split()
     assert len(words) >= 4, text
     stop = words[len(words) // 2]
-    cut = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=30, temperature=0, seed=3, stop=[stop])
+    cut = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=30, temperature=0, seed=3, stop=[stop]
+    )
     assert cut.choices[0].finish_reason == "stop"
     assert cut.choices[0].message.content == text[: text.index(stop)]
-    streamed = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=30, temperature=0, seed=3,
-                                              stop=stop, stream=True)
+    streamed = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=30, temperature=0, seed=3, stop=stop, stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == text[: text.index(stop)]
 
 
 def test_max_tokens_gives_length(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=3)
+        model=MODEL, messages=[{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=3
+    )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 
 def test_system_and_multi_turn_history(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(model=MODEL, max_tokens=8, messages=[
-        {"role": "system", "content": "You answer briefly."},
-        {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello! How can I help?"},
-        {"role": "developer", "content": "Be polite."},
-        {"role": "user", "content": [{"type": "text", "text": "What is 2+2?"}]},
-    ])
+    completion = client.chat.completions.create(
+        model=MODEL,
+        max_tokens=8,
+        messages=[
+            {"role": "system", "content": "You answer briefly."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "developer", "content": "Be polite."},
+            {"role": "user", "content": [{"type": "text", "text": "What is 2+2?"}]},
+        ],
+    )
     assert completion.choices[0].message.content
 
 
@@ -154,7 +167,8 @@ def test_local_fallback_answers_for_google_models(tmp_path) -> None:
     with LiveServer(settings) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
         raw = client.chat.completions.with_raw_response.create(
-            model="google/gemini-2.5-flash", messages=HELLO, max_tokens=4)
+            model="google/gemini-2.5-flash", messages=HELLO, max_tokens=4
+        )
         completion = raw.parse()
     assert completion.model == "google/gemini-2.5-flash"
     assert raw.headers["x-chatgate-model"] == MODEL  # who really answered

@@ -16,8 +16,13 @@ from tests.live import LiveServer
 
 pytestmark = pytest.mark.model
 
-LONG = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a very long story."}],
-        "max_tokens": 3000, "temperature": 0, "stream": True}  # runs to max_tokens at temperature 0
+LONG = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Tell me a very long story."}],
+    "max_tokens": 3000,
+    "temperature": 0,
+    "stream": True,
+}  # runs to max_tokens at temperature 0
 
 
 def local_model(server: LiveServer) -> LocalModel:
@@ -116,8 +121,12 @@ def test_queued_requests_are_served_in_turn(live: LiveServer, auth: dict[str, st
     results: list[int] = []
 
     def ask() -> None:
-        r = httpx.post(live.url + "/v1/chat/completions", headers=auth, timeout=120,
-                       json={**LONG, "stream": False, "max_tokens": 8})
+        r = httpx.post(
+            live.url + "/v1/chat/completions",
+            headers=auth,
+            timeout=120,
+            json={**LONG, "stream": False, "max_tokens": 8},
+        )
         results.append(r.status_code)
 
     threads = [threading.Thread(target=ask) for _ in range(4)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Literal, Optional
+from typing import Literal
 
 import openai
 import pytest
@@ -38,7 +38,7 @@ class Book(BaseModel):
     genre: Genre
     authors: list[Author] = Field(min_length=1, max_length=2)
     format: Literal["paperback", "hardcover", "ebook"]
-    pages: Optional[int] = Field(default=None, ge=1, le=2000)
+    pages: int | None = Field(default=None, ge=1, le=2000)
 
 
 class GetWeather(BaseModel):
@@ -60,8 +60,9 @@ def client(live: LiveServer, token: str) -> openai.OpenAI:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_parse_returns_the_pydantic_model(client: openai.OpenAI, seed: int) -> None:
-    completion = client.chat.completions.parse(model=MODEL, messages=BOOK_PROMPT, response_format=Book,
-                                               seed=seed, max_tokens=250)
+    completion = client.chat.completions.parse(
+        model=MODEL, messages=BOOK_PROMPT, response_format=Book, seed=seed, max_tokens=250
+    )
     choice = completion.choices[0]
     assert choice.finish_reason == "stop"
     assert isinstance(choice.message.parsed, Book)
@@ -69,23 +70,29 @@ def test_parse_returns_the_pydantic_model(client: openai.OpenAI, seed: int) -> N
 
 
 def test_beta_parse_still_works(client: openai.OpenAI) -> None:
-    completion = client.beta.chat.completions.parse(model=MODEL, messages=BOOK_PROMPT, response_format=Book,
-                                                    seed=4, max_tokens=250)
+    completion = client.beta.chat.completions.parse(
+        model=MODEL, messages=BOOK_PROMPT, response_format=Book, seed=4, max_tokens=250
+    )
     assert isinstance(completion.choices[0].message.parsed, Book)
 
 
 def test_json_object_is_a_json_object(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Give a JSON object with a cat's name and age."}],
-        response_format={"type": "json_object"}, seed=1, max_tokens=80)
+        model=MODEL,
+        messages=[{"role": "user", "content": "Give a JSON object with a cat's name and age."}],
+        response_format={"type": "json_object"},
+        seed=1,
+        max_tokens=80,
+    )
     validate_completion(completion.model_dump(exclude_unset=True))
     if completion.choices[0].finish_reason == "stop":
         assert isinstance(json.loads(completion.choices[0].message.content or ""), dict)
 
 
 def test_stream_with_pydantic_format_streams_json_and_parses(client: openai.OpenAI) -> None:
-    with client.chat.completions.stream(model=MODEL, messages=BOOK_PROMPT, response_format=Book, seed=5,
-                                        max_tokens=250) as stream:
+    with client.chat.completions.stream(
+        model=MODEL, messages=BOOK_PROMPT, response_format=Book, seed=5, max_tokens=250
+    ) as stream:
         deltas = [event.delta for event in stream if event.type == "content.delta"]
         final = stream.get_final_completion()
     assert len(deltas) > 5  # the JSON came as it was written
@@ -96,8 +103,13 @@ def test_stream_with_pydantic_format_streams_json_and_parses(client: openai.Open
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pydantic_function_tool_required(client: openai.OpenAI, seed: int) -> None:
     completion = client.chat.completions.parse(
-        model=MODEL, messages=WEATHER_PROMPT, tools=[openai.pydantic_function_tool(GetWeather)],
-        tool_choice="required", seed=seed, max_tokens=150)
+        model=MODEL,
+        messages=WEATHER_PROMPT,
+        tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="required",
+        seed=seed,
+        max_tokens=150,
+    )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     calls = choice.message.tool_calls or []
@@ -108,11 +120,18 @@ def test_pydantic_function_tool_required(client: openai.OpenAI, seed: int) -> No
 
 
 def test_named_tool_choice_and_no_parallel_calls(client: openai.OpenAI) -> None:
-    tools = [openai.pydantic_function_tool(GetWeather),
-             openai.pydantic_function_tool(Author, name="find_author", description="Find an author.")]
+    tools = [
+        openai.pydantic_function_tool(GetWeather),
+        openai.pydantic_function_tool(Author, name="find_author", description="Find an author."),
+    ]
     completion = client.chat.completions.create(
-        model=MODEL, messages=WEATHER_PROMPT, tools=tools,
-        tool_choice={"type": "function", "function": {"name": "find_author"}}, seed=1, max_tokens=120)
+        model=MODEL,
+        messages=WEATHER_PROMPT,
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "find_author"}},
+        seed=1,
+        max_tokens=120,
+    )
     validate_completion(completion.model_dump(exclude_unset=True))
     assert completion.choices[0].finish_reason == "tool_calls"
     calls = completion.choices[0].message.tool_calls or []
@@ -123,16 +142,29 @@ def test_named_tool_choice_and_no_parallel_calls(client: openai.OpenAI) -> None:
 
 def test_tool_choice_none_never_calls(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model=MODEL, messages=WEATHER_PROMPT, tools=[openai.pydantic_function_tool(GetWeather)], tool_choice="none",
-        seed=1, max_tokens=20)
+        model=MODEL,
+        messages=WEATHER_PROMPT,
+        tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="none",
+        seed=1,
+        max_tokens=20,
+    )
     assert not completion.choices[0].message.tool_calls
     assert completion.choices[0].finish_reason in ("stop", "length")
 
 
 def test_streamed_tool_calls_assemble_in_the_stream_helper(client: openai.OpenAI) -> None:
-    raw = list(client.chat.completions.create(
-        model=MODEL, messages=WEATHER_PROMPT, tools=[openai.pydantic_function_tool(GetWeather)],
-        tool_choice="required", seed=2, max_tokens=150, stream=True))
+    raw = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=WEATHER_PROMPT,
+            tools=[openai.pydantic_function_tool(GetWeather)],
+            tool_choice="required",
+            seed=2,
+            max_tokens=150,
+            stream=True,
+        )
+    )
     for chunk in raw:
         validate_chunk(chunk.model_dump(exclude_unset=True))
     deltas = [d for c in raw for ch in c.choices for d in ch.delta.tool_calls or []]
@@ -141,26 +173,41 @@ def test_streamed_tool_calls_assemble_in_the_stream_helper(client: openai.OpenAI
         mine = [d for d in deltas if d.index == index]
         assert mine[0].id and mine[0].type == "function" and mine[0].function.name == "GetWeather"
         assert all(d.id is None and d.type is None and not (d.function and d.function.name) for d in mine[1:])
-    with client.chat.completions.stream(model=MODEL, messages=WEATHER_PROMPT, seed=2, max_tokens=150,
-                                        tools=[openai.pydantic_function_tool(GetWeather)],
-                                        tool_choice="required") as stream:
+    with client.chat.completions.stream(
+        model=MODEL,
+        messages=WEATHER_PROMPT,
+        seed=2,
+        max_tokens=150,
+        tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="required",
+    ) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].finish_reason == "tool_calls"
     calls = final.choices[0].message.tool_calls or []
     assert calls and all(isinstance(c.function.parsed_arguments, GetWeather) for c in calls)
     assert [c.function.arguments for c in calls] == [
-        "".join(d.function.arguments or "" for d in deltas if d.index == i and d.function) for i in range(len(calls))]
+        "".join(d.function.arguments or "" for d in deltas if d.index == i and d.function) for i in range(len(calls))
+    ]
 
 
 def test_full_tool_loop(client: openai.OpenAI) -> None:
     tools = [openai.pydantic_function_tool(GetWeather)]
-    first = client.chat.completions.create(model=MODEL, messages=WEATHER_PROMPT, tools=tools, tool_choice="required",
-                                           seed=1, max_tokens=150, parallel_tool_calls=False)
+    first = client.chat.completions.create(
+        model=MODEL,
+        messages=WEATHER_PROMPT,
+        tools=tools,
+        tool_choice="required",
+        seed=1,
+        max_tokens=150,
+        parallel_tool_calls=False,
+    )
     message = first.choices[0].message
     assert message.tool_calls
     history = [*WEATHER_PROMPT, message.model_dump(exclude_none=True)]
     for call in message.tool_calls:
-        history.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps({"forecast": "sunny", "celsius": 24})})
+        history.append(
+            {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"forecast": "sunny", "celsius": 24})}
+        )
     second = client.chat.completions.create(model=MODEL, messages=history, tools=tools, seed=1, max_tokens=30)
     validate_completion(second.model_dump(exclude_unset=True))
     assert second.choices[0].finish_reason in ("stop", "length", "tool_calls")
@@ -172,8 +219,9 @@ def test_full_tool_loop(client: openai.OpenAI) -> None:
 @pytest.fixture
 def chat_model(live: LiveServer, token: str):  # type: ignore[no-untyped-def]
     langchain_openai = pytest.importorskip("langchain_openai")
-    return langchain_openai.ChatOpenAI(base_url=live.url + "/v1", api_key=token, model=MODEL, max_retries=0,
-                                       max_tokens=250, seed=1)
+    return langchain_openai.ChatOpenAI(
+        base_url=live.url + "/v1", api_key=token, model=MODEL, max_retries=0, max_tokens=250, seed=1
+    )
 
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling"])
@@ -184,7 +232,8 @@ def test_langchain_with_structured_output(chat_model, method: str) -> None:  # t
 
 def test_langchain_bind_tools_any(chat_model) -> None:  # type: ignore[no-untyped-def]
     answer = chat_model.bind_tools([GetWeather], tool_choice="any").invoke(
-        "What will the weather be in Lisbon for the next three days?")
+        "What will the weather be in Lisbon for the next three days?"
+    )
     assert answer.tool_calls and answer.tool_calls[0]["name"] == "GetWeather"
     GetWeather.model_validate(answer.tool_calls[0]["args"])
 
@@ -196,8 +245,9 @@ def test_langchain_bind_tools_any(chat_model) -> None:  # type: ignore[no-untype
 def test_instructor(client: openai.OpenAI, mode: str) -> None:
     instructor = pytest.importorskip("instructor")
     patched = instructor.from_openai(client, mode=getattr(instructor.Mode, mode))
-    book = patched.chat.completions.create(model=MODEL, messages=BOOK_PROMPT, response_model=Book, max_retries=0,
-                                           seed=1, max_tokens=250)
+    book = patched.chat.completions.create(
+        model=MODEL, messages=BOOK_PROMPT, response_model=Book, max_retries=0, seed=1, max_tokens=250
+    )
     assert isinstance(book, Book)
 
 
@@ -205,7 +255,13 @@ def test_instructor(client: openai.OpenAI, mode: str) -> None:
 def test_parallel_tool_calls_false_gives_one_call(client: openai.OpenAI, seed: int) -> None:
     prompt = [{"role": "user", "content": "What is the weather in Paris, in London and in Rome?"}]
     completion = client.chat.completions.create(
-        model=MODEL, messages=prompt, tools=[openai.pydantic_function_tool(GetWeather)], tool_choice="required",
-        parallel_tool_calls=False, seed=seed, max_tokens=150)
+        model=MODEL,
+        messages=prompt,
+        tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        seed=seed,
+        max_tokens=150,
+    )
     assert completion.choices[0].finish_reason == "tool_calls"
     assert len(completion.choices[0].message.tool_calls or []) == 1

@@ -18,11 +18,26 @@ def test_a_text_request_needs_nothing() -> None:
 
 def test_needs_are_named_for_users() -> None:
     request = _request(
-        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": "gs://b/a.png"},
-                                               {"type": "file", "file": {"file_id": "gs://b/a.pdf"}}]}],
-        tools=[{"type": "function", "function": {"name": "f"}}], modalities=["text", "image"],
-        extra_body={"google": {"tools": [{"google_search": {}}]}})
-    assert needs(request) == ["image input", "document input", "function calling", "Google tool `googleSearch`", "image output"]
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": "gs://b/a.png"},
+                    {"type": "file", "file": {"file_id": "gs://b/a.pdf"}},
+                ],
+            }
+        ],
+        tools=[{"type": "function", "function": {"name": "f"}}],
+        modalities=["text", "image"],
+        extra_body={"google": {"tools": [{"google_search": {}}]}},
+    )
+    assert needs(request) == [
+        "image input",
+        "document input",
+        "function calling",
+        "Google tool `googleSearch`",
+        "image output",
+    ]
 
 
 def test_check_names_the_first_missing_capability() -> None:
@@ -33,14 +48,32 @@ def test_check_names_the_first_missing_capability() -> None:
     assert "image input" in err.value.message and err.value.status == 400
 
 
-@pytest.mark.parametrize(("fields", "need", "param", "code"), [
-    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "gs://b/a.wav", "format": "wav"}}]}]},
-     "audio input", "messages", "unsupported_content"),
-    ({"web_search_options": {}}, "Google tool `googleSearch`", "tools", "unsupported_parameter"),
-    ({"modalities": ["text", "audio"]}, "audio output", "modalities", "unsupported_parameter"),
-    ({"extra_body": {"google": {"cached_content": "cachedContents/1"}}}, "cached content",
-     "extra_body.google.cached_content", "unsupported_parameter"),
-])
+@pytest.mark.parametrize(
+    ("fields", "need", "param", "code"),
+    [
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_audio", "input_audio": {"data": "gs://b/a.wav", "format": "wav"}}],
+                    }
+                ]
+            },
+            "audio input",
+            "messages",
+            "unsupported_content",
+        ),
+        ({"web_search_options": {}}, "Google tool `googleSearch`", "tools", "unsupported_parameter"),
+        ({"modalities": ["text", "audio"]}, "audio output", "modalities", "unsupported_parameter"),
+        (
+            {"extra_body": {"google": {"cached_content": "cachedContents/1"}}},
+            "cached content",
+            "extra_body.google.cached_content",
+            "unsupported_parameter",
+        ),
+    ],
+)
 def test_check_names_the_field_that_asked(fields: dict, need: str, param: str, code: str) -> None:
     with pytest.raises(Unsupported) as err:
         check(_request(**fields), {"function calling"}, "smollm")
@@ -56,12 +89,19 @@ def test_the_local_engine_asks_capabilities_first() -> None:
 
     text = [g.Content(role="user", parts=[g.Part(text="hi")])]
     image = g.Part(file_data=g.FileData(mime_type="image/png", file_uri="gs://b/a.png"))
-    result = g.Part(function_response=g.FunctionResponse(name="f", response={}, parts=[
-        g.FunctionResponsePart(file_data=g.FileData(mime_type="image/png", file_uri="gs://b/a.png"))]))
+    result = g.Part(
+        function_response=g.FunctionResponse(
+            name="f",
+            response={},
+            parts=[g.FunctionResponsePart(file_data=g.FileData(mime_type="image/png", file_uri="gs://b/a.png"))],
+        )
+    )
     for request, need in [
         (g.GenerateContentRequest(contents=text, system_instruction=g.Content(parts=[image])), "image input"),
-        (g.GenerateContentRequest(contents=[*text, g.Content(role="user", parts=[result])]),
-         "multimodal function responses"),
+        (
+            g.GenerateContentRequest(contents=[*text, g.Content(role="user", parts=[result])]),
+            "multimodal function responses",
+        ),
     ]:
         with pytest.raises(Unsupported) as err:
             prompt.output(request, "smollm")

@@ -9,8 +9,9 @@ completions, each stream chunk, model lists and error bodies."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import openai
@@ -91,8 +92,9 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[openai.AsyncOpenAI]:
     http_client = asgi_client(app)
-    async with openai.AsyncOpenAI(base_url="http://chatgate" + ROUTE, api_key=KEY, http_client=http_client,
-                                  max_retries=0) as sdk:
+    async with openai.AsyncOpenAI(
+        base_url="http://chatgate" + ROUTE, api_key=KEY, http_client=http_client, max_retries=0
+    ) as sdk:
         yield sdk
 
 

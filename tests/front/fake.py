@@ -17,8 +17,9 @@ before the script ended, which is how an engine is told to stop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 from chatgate.protocols import gemini as g
 
@@ -87,12 +88,16 @@ def _chunk(event: Event) -> g.GenerateContentResponse:
         case Finish(reason, choice):
             return g.GenerateContentResponse(candidates=[g.Candidate(index=choice, finish_reason=reason)])
         case Usage(prompt, completion):
-            return g.GenerateContentResponse(usage_metadata=g.UsageMetadata(
-                prompt_token_count=prompt, candidates_token_count=completion, total_token_count=prompt + completion))
+            return g.GenerateContentResponse(
+                usage_metadata=g.UsageMetadata(
+                    prompt_token_count=prompt, candidates_token_count=completion, total_token_count=prompt + completion
+                )
+            )
         case _:
             raise AssertionError(event)
-    return g.GenerateContentResponse(candidates=[
-        g.Candidate(index=choice, content=g.Content(role="model", parts=[part]))])
+    return g.GenerateContentResponse(
+        candidates=[g.Candidate(index=choice, content=g.Content(role="model", parts=[part]))]
+    )
 
 
 class FakeEngine:
@@ -120,8 +125,9 @@ class FakeEngine:
 
     async def aclose(self) -> None: ...
 
-    async def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
-                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         seen = Seen(model, request, stream, parallel_tool_calls)
         self.calls.append(seen)
         self.busy = True

@@ -3,8 +3,8 @@ client's name for the model (``[gemini] local_fallback`` answers Gemini names lo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import httpx
 import pytest

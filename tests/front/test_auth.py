@@ -18,12 +18,21 @@ from tests.front.fake import MODEL, FakeEngine
 OTHER = "/v1/projects/other/locations/us-central1/endpoints/openapi"
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic c3RhdGljLWtleQ=="}, {"Authorization": "Bearer "},
-    {"Authorization": "Bearer a.b.c"}, {"x-goog-api-key": "nope"},
-], ids=["none", "unknown key", "basic scheme", "empty bearer", "malformed token", "unknown goog key"])
-async def test_missing_or_bad_credentials_are_401(http: httpx.AsyncClient, engine: FakeEngine,
-                                                  headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic c3RhdGljLWtleQ=="},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer a.b.c"},
+        {"x-goog-api-key": "nope"},
+    ],
+    ids=["none", "unknown key", "basic scheme", "empty bearer", "malformed token", "unknown goog key"],
+)
+async def test_missing_or_bad_credentials_are_401(
+    http: httpx.AsyncClient, engine: FakeEngine, headers: dict[str, str]
+) -> None:
     for method, path in (("POST", "/chat/completions"), ("GET", "/models")):
         r = await http.request(method, ROUTE + path, headers=headers, json=body() if method == "POST" else None)
         assert r.status_code == 401, r.text
@@ -59,10 +68,13 @@ async def test_static_and_scoped_keys(http: httpx.AsyncClient, engine: FakeEngin
 
 
 async def test_sdk_sees_typed_auth_errors(app: Starlette) -> None:
-    for key, route, error in (("nope", ROUTE, openai.AuthenticationError),
-                              ("scoped-key", ROUTE, openai.PermissionDeniedError)):
-        async with openai.AsyncOpenAI(base_url="http://chatgate" + route, api_key=key, max_retries=0,
-                                      http_client=asgi_client(app)) as sdk:
+    for key, route, error in (
+        ("nope", ROUTE, openai.AuthenticationError),
+        ("scoped-key", ROUTE, openai.PermissionDeniedError),
+    ):
+        async with openai.AsyncOpenAI(
+            base_url="http://chatgate" + route, api_key=key, max_retries=0, http_client=asgi_client(app)
+        ) as sdk:
             with pytest.raises(error):
                 await sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
 

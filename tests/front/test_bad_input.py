@@ -4,7 +4,7 @@ naming the field, never reaches the engine, and the next good request is answere
 from __future__ import annotations
 
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -30,16 +30,36 @@ CASES: list[tuple[str, object, int, str | None]] = [
     ("missing role", {"model": MODEL, "messages": [{"content": "x"}]}, 400, "messages[0].role"),
     ("missing content", {"model": MODEL, "messages": [{"role": "user"}]}, 400, "messages[0].content"),
     ("content a number", {"model": MODEL, "messages": [{"role": "user", "content": 5}]}, 400, "messages[0].content"),
-    ("third message bad", {"model": MODEL, "messages": [*M, {"role": "assistant", "content": "a"}, {"role": "user", "content": {}}]},
-     400, "messages[2].content"),
-    ("part without type", {"model": MODEL, "messages": [{"role": "user", "content": [{"text": "x"}]}]}, 400,
-     "messages[0].content[0].type"),
-    ("unknown part type", {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "hologram"}]}]}, 400,
-     "messages[0].content[0].type"),
-    ("text part text not string", {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
-     400, "messages[0].content[0].text"),
-    ("tool message without id", {"model": MODEL, "messages": [{"role": "tool", "content": "x"}]}, 400,
-     "messages[0].tool_call_id"),
+    (
+        "third message bad",
+        {"model": MODEL, "messages": [*M, {"role": "assistant", "content": "a"}, {"role": "user", "content": {}}]},
+        400,
+        "messages[2].content",
+    ),
+    (
+        "part without type",
+        {"model": MODEL, "messages": [{"role": "user", "content": [{"text": "x"}]}]},
+        400,
+        "messages[0].content[0].type",
+    ),
+    (
+        "unknown part type",
+        {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "hologram"}]}]},
+        400,
+        "messages[0].content[0].type",
+    ),
+    (
+        "text part text not string",
+        {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+        400,
+        "messages[0].content[0].text",
+    ),
+    (
+        "tool message without id",
+        {"model": MODEL, "messages": [{"role": "tool", "content": "x"}]},
+        400,
+        "messages[0].tool_call_id",
+    ),
     ("only a system message", {"model": MODEL, "messages": [{"role": "system", "content": "x"}]}, 400, "messages"),
     ("model not a string", {"model": 42, "messages": M}, 400, "model"),
     ("missing model on openapi route", {"messages": M}, 400, "model"),
@@ -63,14 +83,19 @@ CASES: list[tuple[str, object, int, str | None]] = [
     ("bad tool_choice", ok(tool_choice="sometimes"), 400, "tool_choice"),
     ("bad response_format type", ok(response_format={"type": "yaml"}), 400, "response_format.type"),
     ("top_logprobs too high", ok(top_logprobs=50), 400, "top_logprobs"),
-    ("reasoning_effort with thinking_config",
-     ok(reasoning_effort="low", extra_body={"google": {"thinking_config": {"thinking_budget": 10}}}), 400, None),
+    (
+        "reasoning_effort with thinking_config",
+        ok(reasoning_effort="low", extra_body={"google": {"thinking_config": {"thinking_budget": 10}}}),
+        400,
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "payload", "status", "param"), CASES, ids=[c[0] for c in CASES])
-async def test_bad_request(http: httpx.AsyncClient, engine: FakeEngine, name: str, payload: object, status: int,
-                           param: str | None) -> None:
+async def test_bad_request(
+    http: httpx.AsyncClient, engine: FakeEngine, name: str, payload: object, status: int, param: str | None
+) -> None:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     r = await http.post(ROUTE + "/chat/completions", headers={**AUTH, "Content-Type": "application/json"}, content=raw)
     assert r.status_code == status, r.text
@@ -111,8 +136,9 @@ async def test_wrong_method_unknown_route_and_version(http: httpx.AsyncClient) -
 
 
 async def test_wrong_content_type_is_415(http: httpx.AsyncClient, engine: FakeEngine) -> None:
-    r = await http.post("/v1/chat/completions", headers={**AUTH, "Content-Type": "text/plain"},
-                        content=json.dumps(body()))
+    r = await http.post(
+        "/v1/chat/completions", headers={**AUTH, "Content-Type": "text/plain"}, content=json.dumps(body())
+    )
     assert r.status_code == 415
     assert "application/json" in r.json()["error"]["message"]
     assert engine.calls == []
@@ -128,7 +154,7 @@ async def test_oversized_body_is_413(http: httpx.AsyncClient, app: Starlette) ->
 
     async def pieces() -> AsyncIterator[bytes]:
         for i in range(0, len(payload), 65536):
-            yield payload[i:i + 65536]
+            yield payload[i : i + 65536]
 
     r = await http.post("/v1/chat/completions", headers={**AUTH, "Content-Type": "application/json"}, content=pieces())
     assert r.status_code == 413

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 import openai
@@ -82,8 +82,10 @@ async def wait_for(condition: Callable[[], object], what: str) -> None:
 
 async def test_disconnect_mid_stream_closes_the_engine(app: Starlette, engine: FakeEngine) -> None:
     engine.script = [Text("first"), Hang()]
-    async with (httpx.AsyncClient(transport=StreamingTransport(app), base_url="http://chatgate") as http,
-                http.stream("POST", ROUTE + "/chat/completions", headers=AUTH, json=body(stream=True)) as r):
+    async with (
+        httpx.AsyncClient(transport=StreamingTransport(app), base_url="http://chatgate") as http,
+        http.stream("POST", ROUTE + "/chat/completions", headers=AUTH, json=body(stream=True)) as r,
+    ):
         assert r.status_code == 200
         first = await anext(r.aiter_lines())
         assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"]["content"] == "first"
@@ -95,8 +97,9 @@ async def test_disconnect_mid_stream_closes_the_engine(app: Starlette, engine: F
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_disconnect_before_the_first_chunk_closes_the_engine(app: Starlette, engine: FakeEngine,
-                                                                   stream: bool) -> None:
+async def test_disconnect_before_the_first_chunk_closes_the_engine(
+    app: Starlette, engine: FakeEngine, stream: bool
+) -> None:
     engine.script = [Hang()]
     async with httpx.AsyncClient(transport=StreamingTransport(app), base_url="http://chatgate") as http:
         request = asyncio.ensure_future(http.post(ROUTE + "/chat/completions", headers=AUTH, json=body(stream=stream)))

@@ -71,14 +71,31 @@ async def test_stream_include_usage(http: httpx.AsyncClient) -> None:
     chunks, last = await stream_chunks(http, stream_options={"include_usage": True})
     assert last == "[DONE]"
     *body_chunks, usage = chunks
-    assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 5, "completion_tokens": 2,
-                                                         "total_tokens": 7} | usage["usage"]
+    assert (
+        usage["choices"] == []
+        and usage["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7} | usage["usage"]
+    )
     assert all(c["usage"] is None for c in body_chunks)
 
 
-@pytest.mark.parametrize("engine", [FakeEngine([
-    Text("a", 0), Text("b", 1), Text("c", 0), Finish("STOP", 0), Finish("STOP", 0), Text("d", 1),
-    Finish("MAX_TOKENS", 1), Finish("MAX_TOKENS", 1), Usage(3, 4)])])
+@pytest.mark.parametrize(
+    "engine",
+    [
+        FakeEngine(
+            [
+                Text("a", 0),
+                Text("b", 1),
+                Text("c", 0),
+                Finish("STOP", 0),
+                Finish("STOP", 0),
+                Text("d", 1),
+                Finish("MAX_TOKENS", 1),
+                Finish("MAX_TOKENS", 1),
+                Usage(3, 4),
+            ]
+        )
+    ],
+)
 async def test_stream_one_role_and_one_finish_reason_per_choice(http: httpx.AsyncClient) -> None:
     chunks, last = await stream_chunks(http, n=2)
     assert last == "[DONE]"
@@ -89,13 +106,17 @@ async def test_stream_one_role_and_one_finish_reason_per_choice(http: httpx.Asyn
         assert [m["finish_reason"] for m in mine if m["finish_reason"]] == [reason]
 
 
-@pytest.mark.parametrize("engine", [FakeEngine([Call("get_weather", {"city": "Rome"}), Call("get_time", {}),
-                                                Finish("STOP"), Usage(9, 9)])])
+@pytest.mark.parametrize(
+    "engine", [FakeEngine([Call("get_weather", {"city": "Rome"}), Call("get_time", {}), Finish("STOP"), Usage(9, 9)])]
+)
 async def test_streamed_tool_calls(client: openai.AsyncOpenAI, engine: FakeEngine) -> None:
-    tools: Any = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
-                  for n in ("get_weather", "get_time")]
-    stream = await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                                                  tools=tools, stream=True)
+    tools: Any = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        for n in ("get_weather", "get_time")
+    ]
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], tools=tools, stream=True
+    )
     calls: dict[int, dict[str, str]] = {}
     reasons = []
     async for chunk in stream:
@@ -117,15 +138,15 @@ async def test_streamed_tool_calls(client: openai.AsyncOpenAI, engine: FakeEngin
 
 async def test_parallel_tool_calls_false_reaches_the_engine(http: httpx.AsyncClient, engine: FakeEngine) -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    r = await http.post(ROUTE + "/chat/completions", headers=AUTH,
-                        json=body(tools=tools, parallel_tool_calls=False))
+    r = await http.post(ROUTE + "/chat/completions", headers=AUTH, json=body(tools=tools, parallel_tool_calls=False))
     assert r.status_code == 200, r.text
     assert engine.last.parallel_tool_calls is False
 
 
 @pytest.mark.parametrize("engine", [FakeEngine([Text("partial"), Fail(UpstreamUnavailable("the model went away"))])])
-async def test_error_after_the_stream_started_is_a_final_event(http: httpx.AsyncClient,
-                                                               client: openai.AsyncOpenAI) -> None:
+async def test_error_after_the_stream_started_is_a_final_event(
+    http: httpx.AsyncClient, client: openai.AsyncOpenAI
+) -> None:
     chunks, last = await stream_chunks(http)
     assert chunks[0]["choices"][0]["delta"]["content"] == "partial"
     error = json.loads(last)["error"]
@@ -135,8 +156,9 @@ async def test_error_after_the_stream_started_is_a_final_event(http: httpx.Async
     # The SDK raises it to the caller, after the text it already gave.
     seen = []
     with pytest.raises(openai.APIError, match="the model went away"):
-        stream = await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                                                      stream=True)
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         async for chunk in stream:
             seen.append(chunk.choices[0].delta.content)
     assert seen == ["partial"]

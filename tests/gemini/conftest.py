@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -31,8 +31,13 @@ def fake(_server: FakeGemini) -> Iterator[FakeGemini]:
 
 
 def settings(fake: FakeGemini, **overrides: object) -> GeminiSettings:
-    values: dict[str, object] = {"project": "proj", "location": "us-central1", "access_token": "tok",
-                                 "base_url": fake.url, "retry_backoff": 0.0}
+    values: dict[str, object] = {
+        "project": "proj",
+        "location": "us-central1",
+        "access_token": "tok",
+        "base_url": fake.url,
+        "retry_backoff": 0.0,
+    }
     values.update(overrides)
     return GeminiSettings(**values)  # type: ignore[arg-type]
 

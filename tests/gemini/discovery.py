@@ -33,7 +33,11 @@ def document(version: str) -> dict[str, Any]:
 
 
 def request_schema(version: str) -> str:
-    return "GoogleCloudAiplatformV1GenerateContentRequest" if version == "v1" else "GoogleCloudAiplatformV1beta1GenerateContentRequest"
+    return (
+        "GoogleCloudAiplatformV1GenerateContentRequest"
+        if version == "v1"
+        else "GoogleCloudAiplatformV1beta1GenerateContentRequest"
+    )
 
 
 def validate(value: Any, schema_id: str, version: str = "v1beta1") -> None:
@@ -45,7 +49,9 @@ def _base64(text: str) -> bool:
     padded = text + "=" * (-len(text) % 4)
     for decode in (base64.b64decode, base64.urlsafe_b64decode):
         try:
-            decode(padded.encode("ascii"), validate=True) if decode is base64.b64decode else decode(padded.encode("ascii"))
+            decode(padded.encode("ascii"), validate=True) if decode is base64.b64decode else decode(
+                padded.encode("ascii")
+            )
             return True
         except (binascii.Error, ValueError):
             continue

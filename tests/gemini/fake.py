@@ -76,16 +76,36 @@ class FakeGemini:
 
     # --- test API ---
 
-    def reply(self, status: int = 200, body: Any = None, *, chunks: list[bytes] | None = None,
-              content_type: str | None = None, headers: dict[str, str] | None = None, hold: bool = False) -> None:
+    def reply(
+        self,
+        status: int = 200,
+        body: Any = None,
+        *,
+        chunks: list[bytes] | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        hold: bool = False,
+    ) -> None:
         if chunks is None:
             chunks = [body if isinstance(body, bytes) else json.dumps(body).encode()]
-        self.replies.append(Reply(status=status, chunks=chunks, headers=headers or {}, hold=hold,
-                                  content_type=content_type or "application/json"))
+        self.replies.append(
+            Reply(
+                status=status,
+                chunks=chunks,
+                headers=headers or {},
+                hold=hold,
+                content_type=content_type or "application/json",
+            )
+        )
 
     def sse(self, *events: Any, hold: bool = False) -> None:
-        self.replies.append(Reply(chunks=[b"data: " + json.dumps(e).encode() + b"\n\n" for e in events],
-                                  content_type="text/event-stream", hold=hold))
+        self.replies.append(
+            Reply(
+                chunks=[b"data: " + json.dumps(e).encode() + b"\n\n" for e in events],
+                content_type="text/event-stream",
+                hold=hold,
+            )
+        )
 
     def replay(self, name: str) -> None:
         self.replies.append(recording_reply(name))
@@ -106,13 +126,25 @@ class FakeGemini:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        self.seen.append(Seen(
-            method=scope["method"], path=scope["path"], query=scope["query_string"].decode(),
-            headers={k.decode(): v.decode() for k, v in scope["headers"]},
-            body=_parse(body),
-        ))
-        reply = self.replies.popleft() if self.replies else Reply(status=500, chunks=[b'{"error": {"code": 500, "message": "no reply queued", "status": "INTERNAL"}}'])
-        headers = [(b"content-type", reply.content_type.encode())] + [(k.encode(), v.encode()) for k, v in reply.headers.items()]
+        self.seen.append(
+            Seen(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope["query_string"].decode(),
+                headers={k.decode(): v.decode() for k, v in scope["headers"]},
+                body=_parse(body),
+            )
+        )
+        reply = (
+            self.replies.popleft()
+            if self.replies
+            else Reply(
+                status=500, chunks=[b'{"error": {"code": 500, "message": "no reply queued", "status": "INTERNAL"}}']
+            )
+        )
+        headers = [(b"content-type", reply.content_type.encode())] + [
+            (k.encode(), v.encode()) for k, v in reply.headers.items()
+        ]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         for chunk in reply.chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -32,7 +32,9 @@ async def complete(engine: GeminiEngine, request: o.ChatCompletionRequest) -> di
     return body
 
 
-async def stream(engine: GeminiEngine, request: o.ChatCompletionRequest) -> tuple[list[dict[str, Any]], ChatgateError | None]:
+async def stream(
+    engine: GeminiEngine, request: o.ChatCompletionRequest
+) -> tuple[list[dict[str, Any]], ChatgateError | None]:
     """Streaming: the validated chunks of the SSE body, and the error that ended the stream,
     if one did (before the first chunk, or after it)."""
     run, rendering = pipeline.openai_run(engine, MODEL, f"google/{MODEL}", request, f"google/{MODEL}")
@@ -84,9 +86,14 @@ def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
             if choice.get("finish_reason"):
                 assert finish is None, "finish_reason sent twice"
                 finish = choice["finish_reason"]
-    return {"content": "".join(content) if content else None, "tool_calls": [calls[i] for i in sorted(calls)],
-            "finish_reason": finish, "roles": roles, "extra": extras,
-            "usage": next((c["usage"] for c in chunks if c.get("usage")), None)}
+    return {
+        "content": "".join(content) if content else None,
+        "tool_calls": [calls[i] for i in sorted(calls)],
+        "finish_reason": finish,
+        "roles": roles,
+        "extra": extras,
+        "usage": next((c["usage"] for c in chunks if c.get("usage")), None),
+    }
 
 
 def response_chunk(parts: list[dict[str, Any]], finish: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ class FakeCredentials:
     def refresh(self, request: Any) -> None:
         self.refreshes.append(threading.get_ident())
         self.token = f"token-{len(self.refreshes)}"
-        self.expiry = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + self.lifetime
+        self.expiry = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + self.lifetime
 
 
 async def test_refresh_runs_off_the_event_loop_once_for_concurrent_requests() -> None:
@@ -57,11 +57,19 @@ async def test_service_account_file_end_to_end(fake: FakeGemini, tmp_path: Path)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path = tmp_path / "sa.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "sa-project", "private_key_id": "1", "private_key": pem.decode(),
-        "client_email": "sa@sa-project.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": f"{fake.url}/token",
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "sa-project",
+                "private_key_id": "1",
+                "private_key": pem.decode(),
+                "client_email": "sa@sa-project.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{fake.url}/token",
+            }
+        )
+    )
     engine = GeminiEngine(settings(fake, project=None, access_token=None, credentials_file=str(path)))
     fake.reply(200, {"access_token": "ya29.fake", "expires_in": 3600, "token_type": "Bearer"})
     fake.reply(200, OK)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pydantic
@@ -18,24 +19,45 @@ from tests.live import LiveServer
 from tests.openapi import validate_chunk, validate_completion
 
 MODEL = "google/gemini-3.1-pro-preview"
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"location": {"type": "string"}, "unit": {"type": "string"}},
+            },
+        },
+    }
+]
 
 
 @pytest.fixture(scope="module")
 def live(_server: FakeGemini, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = config.load(None, environ={}, overrides={
-        "auth": {"enabled": False, "state_dir": str(tmp_path_factory.mktemp("state"))},
-        "gemini": {"project": "proj", "location": "global", "access_token": "tok", "base_url": _server.url, "max_retries": 0},
-    })
+    settings = config.load(
+        None,
+        environ={},
+        overrides={
+            "auth": {"enabled": False, "state_dir": str(tmp_path_factory.mktemp("state"))},
+            "gemini": {
+                "project": "proj",
+                "location": "global",
+                "access_token": "tok",
+                "base_url": _server.url,
+                "max_retries": 0,
+            },
+        },
+    )
     with LiveServer(settings, local=LocalEngine([])) as server:
         yield server
 
 
 @pytest.fixture
 def client(live: LiveServer, fake: FakeGemini) -> openai.OpenAI:
-    return openai.OpenAI(base_url=live.url + "/v1beta1/projects/proj/locations/global/endpoints/openapi",
-                         api_key="unused", max_retries=0)
+    return openai.OpenAI(
+        base_url=live.url + "/v1beta1/projects/proj/locations/global/endpoints/openapi", api_key="unused", max_retries=0
+    )
 
 
 def _fc(**call: Any) -> dict[str, Any]:
@@ -47,18 +69,33 @@ def test_stream_helper_assembles_parallel_streamed_tool_calls(client: openai.Ope
     first["candidates"][0]["content"]["parts"][0]["thoughtSignature"] = "U0lHQQ=="
     fake.sse(
         first,
-        _fc(partialArgs=[{"jsonPath": "$.location", "stringValue": "Boston, MA", "willContinue": True}], willContinue=True),
+        _fc(
+            partialArgs=[{"jsonPath": "$.location", "stringValue": "Boston, MA", "willContinue": True}],
+            willContinue=True,
+        ),
         _fc(partialArgs=[{"jsonPath": "$.location", "stringValue": ""}], willContinue=True),
         _fc(partialArgs=[{"jsonPath": "$.unit", "stringValue": "celsius"}], willContinue=True),
         _fc(),
         _fc(name="get_weather", willContinue=True),
         _fc(partialArgs=[{"jsonPath": "$.location", "stringValue": "San Francisco\nCA"}], willContinue=True),
-        {**_fc(), "usageMetadata": {"promptTokenCount": 27, "candidatesTokenCount": 45, "thoughtsTokenCount": 504,
-                                    "totalTokenCount": 576, "trafficType": "PROVISIONED_THROUGHPUT"}},
+        {
+            **_fc(),
+            "usageMetadata": {
+                "promptTokenCount": 27,
+                "candidatesTokenCount": 45,
+                "thoughtsTokenCount": 504,
+                "totalTokenCount": 576,
+                "trafficType": "PROVISIONED_THROUGHPUT",
+            },
+        },
     )
-    fake.replies[-1].chunks[-1] = fake.replies[-1].chunks[-1].replace(b'"content"', b'"finishReason": "STOP", "content"')
+    fake.replies[-1].chunks[-1] = (
+        fake.replies[-1].chunks[-1].replace(b'"content"', b'"finishReason": "STOP", "content"')
+    )
     with client.chat.completions.stream(
-        model=MODEL, messages=[{"role": "user", "content": "weather in Boston and SF?"}], tools=TOOLS,
+        model=MODEL,
+        messages=[{"role": "user", "content": "weather in Boston and SF?"}],
+        tools=TOOLS,
         extra_body={"extra_body": {"google": {"stream_function_call_arguments": True}}},
         stream_options={"include_usage": True},
     ) as stream:
@@ -71,11 +108,16 @@ def test_stream_helper_assembles_parallel_streamed_tool_calls(client: openai.Ope
     calls = choice.message.tool_calls
     assert [c.function.name for c in calls] == ["get_weather", "get_weather"]
     assert [json.loads(c.function.arguments) for c in calls] == [
-        {"location": "Boston, MA", "unit": "celsius"}, {"location": "San Francisco\nCA"}]
+        {"location": "Boston, MA", "unit": "celsius"},
+        {"location": "San Francisco\nCA"},
+    ]
     assert len({c.id for c in calls}) == 2
     assert final.usage is not None and final.usage.completion_tokens_details.reasoning_tokens == 504
     sent = fake.seen[0]
-    assert sent.path == "/v1beta1/projects/proj/locations/global/publishers/google/models/gemini-3.1-pro-preview:streamGenerateContent"
+    assert (
+        sent.path
+        == "/v1beta1/projects/proj/locations/global/publishers/google/models/gemini-3.1-pro-preview:streamGenerateContent"
+    )
     assert sent.body["toolConfig"]["functionCallingConfig"]["streamFunctionCallArguments"] is True
 
 
@@ -91,11 +133,22 @@ class Math(pydantic.BaseModel):
 
 def test_parse_returns_a_parsed_object(client: openai.OpenAI, fake: FakeGemini) -> None:
     answer = {"steps": [{"explanation": "subtract 7", "output": "8x = -30"}], "final_answer": "x = -3.75"}
-    fake.reply(200, {"candidates": [{"index": 0, "finishReason": "STOP", "content": {
-        "role": "model", "parts": [{"text": json.dumps(answer)}]}}],
-        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 20, "totalTokenCount": 30}})
+    fake.reply(
+        200,
+        {
+            "candidates": [
+                {
+                    "index": 0,
+                    "finishReason": "STOP",
+                    "content": {"role": "model", "parts": [{"text": json.dumps(answer)}]},
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 20, "totalTokenCount": 30},
+        },
+    )
     raw = client.chat.completions.with_raw_response.parse(
-        model=MODEL, messages=[{"role": "user", "content": "solve 8x + 7 = -23"}], response_format=Math)
+        model=MODEL, messages=[{"role": "user", "content": "solve 8x + 7 = -23"}], response_format=Math
+    )
     validate_completion(json.loads(raw.text))
     completion = raw.parse()
     parsed = completion.choices[0].message.parsed
@@ -106,10 +159,28 @@ def test_parse_returns_a_parsed_object(client: openai.OpenAI, fake: FakeGemini) 
 
 
 def test_thought_signature_survives_a_two_turn_tool_loop(client: openai.OpenAI, fake: FakeGemini) -> None:
-    fake.reply(200, {"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
-        {"text": "Checking.", "thought": True},
-        {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": "U2lnbmF0dXJlIEE="},
-        {"functionCall": {"name": "get_weather", "args": {"location": "London"}}}]}}]})
+    fake.reply(
+        200,
+        {
+            "candidates": [
+                {
+                    "index": 0,
+                    "finishReason": "STOP",
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"text": "Checking.", "thought": True},
+                            {
+                                "functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+                                "thoughtSignature": "U2lnbmF0dXJlIEE=",
+                            },
+                            {"functionCall": {"name": "get_weather", "args": {"location": "London"}}},
+                        ],
+                    },
+                }
+            ]
+        },
+    )
     messages: list[Any] = [{"role": "user", "content": "Paris and London?"}]
     first = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
     message = first.choices[0].message
@@ -117,8 +188,18 @@ def test_thought_signature_survives_a_two_turn_tool_loop(client: openai.OpenAI, 
     messages.append(message)  # as the OpenAI docs do: the SDK's own message object
     for call, temp in zip(message.tool_calls, ("15C", "12C")):
         messages.append({"role": "tool", "tool_call_id": call.id, "content": temp})
-    fake.reply(200, {"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
-        {"text": "Paris 15C, London 12C."}]}}]})
+    fake.reply(
+        200,
+        {
+            "candidates": [
+                {
+                    "index": 0,
+                    "finishReason": "STOP",
+                    "content": {"role": "model", "parts": [{"text": "Paris 15C, London 12C."}]},
+                }
+            ]
+        },
+    )
     second = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
     assert second.choices[0].message.content == "Paris 15C, London 12C."
     history = fake.seen[1].body["contents"]
@@ -141,7 +222,9 @@ def test_a_mid_stream_failure_ends_the_stream_with_an_error(client: openai.OpenA
     fake.replay("vertexai/streaming-failure-error-mid-stream.txt")
     got = []
     with pytest.raises(openai.APIError) as err:
-        for chunk in client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True):
+        for chunk in client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
             got.append(chunk)
     assert "cancelled" in str(err.value.message).lower()
     assert "".join(c.choices[0].delta.content or "" for c in got if c.choices) == "First Second "
@@ -155,8 +238,12 @@ def test_events_sent_together_reach_the_sdk_in_order(client: openai.OpenAI, fake
     """Google's events arriving in one packet: every one is still its own OpenAI chunk."""
     events = [_text(f"w{i} ") for i in range(30)]
     events[-1]["candidates"][0]["finishReason"] = "STOP"
-    fake.replies.append(Reply(chunks=[b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events)],
-                              content_type="text/event-stream"))
+    fake.replies.append(
+        Reply(
+            chunks=[b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events)],
+            content_type="text/event-stream",
+        )
+    )
     stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True)
     chunks = list(stream)
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]

@@ -3,8 +3,9 @@ engine pointed at the fake Gemini server (Google's side is the only thing mocked
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,13 @@ def settings(state: Path, fake: FakeGemini | None = None, **sections: Any) -> co
     sections.setdefault("auth", {"enabled": False})
     sections["auth"] = {"state_dir": str(state), **sections["auth"]}
     if fake is not None:
-        sections["gemini"] = {"project": "proj", "access_token": "tok", "base_url": fake.url, "max_retries": 0,
-                              **sections.get("gemini", {})}
+        sections["gemini"] = {
+            "project": "proj",
+            "access_token": "tok",
+            "base_url": fake.url,
+            "max_retries": 0,
+            **sections.get("gemini", {}),
+        }
     return config.load(None, environ={}, overrides=sections)
 
 

@@ -4,7 +4,8 @@ or accepted, and the server keeps answering."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +26,14 @@ def upstream() -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="module")
-def server(fake_gemini: FakeGemini, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with gateway(tmp_path_factory.mktemp("state"), fake_gemini,
-                 endpoints={"relay": {"upstreams": [upstream.url], "model": "stub-model"}}) as live:
+def server(
+    fake_gemini: FakeGemini, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with gateway(
+        tmp_path_factory.mktemp("state"),
+        fake_gemini,
+        endpoints={"relay": {"upstreams": [upstream.url], "model": "stub-model"}},
+    ) as live:
         yield live
 
 
@@ -47,8 +53,15 @@ def healthy(server: LiveServer, fake: FakeGemini) -> None:
 @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
 def test_deeply_nested_json_is_a_400(server: LiveServer, fake: FakeGemini, route: str, opener: bytes) -> None:
     closer = b"]" if opener == b"[" else b"}"
-    body = b'{"model": "' + GEMINI.encode() + b'", "messages": [{"role": "user", "content": "hi"}], "x": ' \
-        + opener * DEEP + b"1" + closer * DEEP + b"}"
+    body = (
+        b'{"model": "'
+        + GEMINI.encode()
+        + b'", "messages": [{"role": "user", "content": "hi"}], "x": '
+        + opener * DEEP
+        + b"1"
+        + closer * DEEP
+        + b"}"
+    )
     error = error_of(post(server, body, route), 400)
     assert error["code"] == "nesting_too_deep"
     healthy(server, fake)
@@ -72,7 +85,9 @@ def test_brackets_inside_strings_do_not_count(server: LiveServer, fake: FakeGemi
     assert fake.seen[0].body["contents"][0]["parts"][0]["text"] == text
 
 
-@pytest.mark.parametrize("model", [GEMINI + "\n", GEMINI + "\r\n", "google/gemini\x00x", "google/gem ini", "google/gemini/x"])
+@pytest.mark.parametrize(
+    "model", [GEMINI + "\n", GEMINI + "\r\n", "google/gemini\x00x", "google/gem ini", "google/gemini/x"]
+)
 def test_a_model_name_with_forbidden_characters_is_a_400(server: LiveServer, fake: FakeGemini, model: str) -> None:
     error = error_of(post(server, chat(model=model)), 400)
     assert error["param"] == "model"
@@ -80,10 +95,16 @@ def test_a_model_name_with_forbidden_characters_is_a_400(server: LiveServer, fak
     healthy(server, fake)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("max_tokens", 2**63), ("max_completion_tokens", 2**64 + 5), ("seed", 2**63), ("seed", -(2**63) - 1),
-    ("max_tokens", 10**30),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_tokens", 2**63),
+        ("max_completion_tokens", 2**64 + 5),
+        ("seed", 2**63),
+        ("seed", -(2**63) - 1),
+        ("max_tokens", 10**30),
+    ],
+)
 def test_integers_beyond_int64_name_the_field(server: LiveServer, fake: FakeGemini, field: str, value: int) -> None:
     error = error_of(post(server, chat(**{field: value})), 400)
     assert error["param"] == field
@@ -104,27 +125,68 @@ def test_an_empty_content_array_names_the_content(server: LiveServer, role: str)
 
 
 def test_an_empty_tool_message_content_names_it(server: LiveServer) -> None:
-    messages = [{"role": "user", "content": "hi"},
-                {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                                      "function": {"name": "f", "arguments": "{}"}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": []}]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": []},
+    ]
     error = error_of(post(server, {"model": GEMINI, "messages": messages}), 400)
     assert error["param"] == "messages[2].content"
 
 
-NULLABLE = ["tool_choice", "tools", "functions", "function_call", "stop", "response_format", "stream_options",
-            "temperature", "top_p", "n", "max_tokens", "max_completion_tokens", "seed", "presence_penalty",
-            "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "metadata", "modalities",
-            "audio", "prediction", "reasoning_effort", "service_tier", "store", "stream", "parallel_tool_calls",
-            "web_search_options", "extra_body", "google"]
+NULLABLE = [
+    "tool_choice",
+    "tools",
+    "functions",
+    "function_call",
+    "stop",
+    "response_format",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "metadata",
+    "modalities",
+    "audio",
+    "prediction",
+    "reasoning_effort",
+    "service_tier",
+    "store",
+    "stream",
+    "parallel_tool_calls",
+    "web_search_options",
+    "extra_body",
+    "google",
+]
 
 
 def test_null_for_every_optional_parameter_means_the_default(server: LiveServer, fake: FakeGemini) -> None:
     fake.reply(200, OK)
-    messages = [{"role": "user", "content": "hi", "name": None},
-                {"role": "assistant", "content": "hello", "tool_calls": None, "function_call": None,
-                 "refusal": None, "audio": None, "name": None},
-                {"role": "user", "content": "again"}]
+    messages = [
+        {"role": "user", "content": "hi", "name": None},
+        {
+            "role": "assistant",
+            "content": "hello",
+            "tool_calls": None,
+            "function_call": None,
+            "refusal": None,
+            "audio": None,
+            "name": None,
+        },
+        {"role": "user", "content": "again"},
+    ]
     response = post(server, {"model": GEMINI, "messages": messages, **dict.fromkeys(NULLABLE)})
     assert response.status_code == 200, response.text
     sent = fake.seen[0].body

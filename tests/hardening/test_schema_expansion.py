@@ -21,8 +21,10 @@ def multiplying(definitions: int, refs: int = 2) -> dict[str, Any]:
     """``definitions`` definitions, each referring to ``refs`` of the others (the issue's attack)."""
     names = string.ascii_uppercase[:definitions]
     defs = {
-        name: {"type": "object", "properties": {
-            f"p{j}": {"$ref": f"#/$defs/{names[(i + j + 1) % definitions]}"} for j in range(refs)}}
+        name: {
+            "type": "object",
+            "properties": {f"p{j}": {"$ref": f"#/$defs/{names[(i + j + 1) % definitions]}"} for j in range(refs)},
+        }
         for i, name in enumerate(names)
     }
     return {"$ref": f"#/$defs/{names[0]}", "$defs": defs}
@@ -63,8 +65,18 @@ def test_a_chain_of_definitions_deeper_than_the_nesting_bound_is_refused() -> No
 
 
 def test_ordinary_recursion_still_unrolls() -> None:
-    tree = {"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "properties": {
-        "name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}}}
+    tree = {
+        "$ref": "#/$defs/node",
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+            }
+        },
+    }
     assert schemas.validate(tree, "p", "the schema") is tree
     unrolled = schemas.bounded(tree)
     depth, node = 0, unrolled
@@ -88,8 +100,10 @@ def test_live_server_answers_400_and_keeps_serving(live: LiveServer, auth: dict[
     schema = multiplying(definitions)
     tools = [{"type": "function", "function": {"name": "f", "parameters": schema}}]
     bodies = [
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}},
-         "response_format.json_schema.schema"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}},
+            "response_format.json_schema.schema",
+        ),
         ({"tools": tools}, "tools[0].function.parameters"),
     ]
     for extra, param in bodies:
@@ -98,6 +112,10 @@ def test_live_server_answers_400_and_keeps_serving(live: LiveServer, auth: dict[
         assert response.status_code == 400, response.text
         error = response.json()["error"]
         assert error["code"] == "schema_too_large" and error["param"] == param
-    ok = httpx.post(live.url + OPENAPI + "/chat/completions", headers=auth, timeout=120,
-                    json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    ok = httpx.post(
+        live.url + OPENAPI + "/chat/completions",
+        headers=auth,
+        timeout=120,
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
+    )
     assert ok.status_code == 200, ok.text

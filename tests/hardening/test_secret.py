@@ -23,12 +23,15 @@ def write_secret(state: Path, content: bytes, mode: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("content", "mode", "says"), [
-    (b"", 0o600, "at least 32"),
-    (b"short-secret\n", 0o600, "at least 32"),
-    (b"s" * 64, 0o644, "chmod 600"),
-    (b"s" * 64, 0o640, "chmod 600"),
-])
+@pytest.mark.parametrize(
+    ("content", "mode", "says"),
+    [
+        (b"", 0o600, "at least 32"),
+        (b"short-secret\n", 0o600, "at least 32"),
+        (b"s" * 64, 0o644, "chmod 600"),
+        (b"s" * 64, 0o640, "chmod 600"),
+    ],
+)
 def test_an_unsafe_secret_is_refused(tmp_path: Path, content: bytes, mode: int, says: str) -> None:
     write_secret(tmp_path, content, mode)
     with pytest.raises(tokens.SecretError, match=says):

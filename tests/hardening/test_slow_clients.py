@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -69,8 +69,10 @@ def _hung_up(sock: socket.socket) -> bool:
 def test_a_trickling_body_gets_a_408(server: LiveServer) -> None:
     sock = connect(server)
     try:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000\r\n\r\n{\"messages\": ")
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"messages": '
+        )
         answer = b""
         while b"\r\n\r\n" not in answer:
             chunk = sock.recv(4096)

@@ -31,9 +31,16 @@ def test_newlines_in_strings_are_escaped() -> None:
 
 def test_nested_objects_arrays_and_scalars() -> None:
     w = ArgsWriter()
-    w.feed([P(json_path="$.stops[0].city", string_value="A"), P(json_path="$.stops[0].n", number_value=2.0),
-            P(json_path="$.stops[1].city", string_value="B"), P(json_path="$.ok", bool_value=True),
-            P(json_path="$.none", null_value="NULL_VALUE"), P(json_path="$.pi", number_value=3.5)])
+    w.feed(
+        [
+            P(json_path="$.stops[0].city", string_value="A"),
+            P(json_path="$.stops[0].n", number_value=2.0),
+            P(json_path="$.stops[1].city", string_value="B"),
+            P(json_path="$.ok", bool_value=True),
+            P(json_path="$.none", null_value="NULL_VALUE"),
+            P(json_path="$.pi", number_value=3.5),
+        ]
+    )
     w.close()
     assert json.loads(w.text) == {"stops": [{"city": "A", "n": 2}, {"city": "B"}], "ok": True, "none": None, "pi": 3.5}
 

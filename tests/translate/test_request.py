@@ -11,12 +11,19 @@ USER = [{"role": "user", "content": "hi"}]
 
 
 def test_text_request_maps_sampling_parameters() -> None:
-    body = wire(temperature=0.5, top_p=0.9, max_tokens=10, seed=7, stop="END", n=2,
-                presence_penalty=0.1, frequency_penalty=0.2)
+    body = wire(
+        temperature=0.5, top_p=0.9, max_tokens=10, seed=7, stop="END", n=2, presence_penalty=0.1, frequency_penalty=0.2
+    )
     assert body["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
     assert body["generationConfig"] == {
-        "temperature": 0.5, "topP": 0.9, "maxOutputTokens": 10, "seed": 7, "stopSequences": ["END"],
-        "candidateCount": 2, "presencePenalty": 0.1, "frequencyPenalty": 0.2,
+        "temperature": 0.5,
+        "topP": 0.9,
+        "maxOutputTokens": 10,
+        "seed": 7,
+        "stopSequences": ["END"],
+        "candidateCount": 2,
+        "presencePenalty": 0.1,
+        "frequencyPenalty": 0.2,
     }
 
 
@@ -30,8 +37,13 @@ def test_penalties_are_dropped_on_gemini_3() -> None:
 
 
 def test_system_and_developer_messages_become_system_instruction() -> None:
-    body = wire([{"role": "system", "content": "a"}, {"role": "developer", "content": [{"type": "text", "text": "b"}]},
-                 {"role": "user", "content": "hi"}])
+    body = wire(
+        [
+            {"role": "system", "content": "a"},
+            {"role": "developer", "content": [{"type": "text", "text": "b"}]},
+            {"role": "user", "content": "hi"},
+        ]
+    )
     assert body["systemInstruction"] == {"parts": [{"text": "a"}, {"text": "b"}]}
 
 
@@ -46,15 +58,24 @@ def test_image_url_unknown_extension_defaults_to_image_star() -> None:
 
 
 def test_image_data_url_becomes_inline_data() -> None:
-    body = wire([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}]}])
+    body = wire(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}]}]
+    )
     assert body["contents"][0]["parts"] == [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}}]
 
 
 def test_input_audio_uri_and_base64() -> None:
-    body = wire([{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"format": "audio/mp3", "data": "gs://b/pixel.mp3"}},
-        {"type": "input_audio", "input_audio": {"format": "wav", "data": "UklGRg=="}},
-    ]}])
+    body = wire(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_audio", "input_audio": {"format": "audio/mp3", "data": "gs://b/pixel.mp3"}},
+                    {"type": "input_audio", "input_audio": {"format": "wav", "data": "UklGRg=="}},
+                ],
+            }
+        ]
+    )
     assert body["contents"][0]["parts"] == [
         {"fileData": {"mimeType": "audio/mp3", "fileUri": "gs://b/pixel.mp3"}},
         {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
@@ -62,14 +83,24 @@ def test_input_audio_uri_and_base64() -> None:
 
 
 def test_file_part_pdf_data_url_keeps_filename() -> None:
-    body = wire([{"role": "user", "content": [
-        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}}]}])
+    body = wire(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}}
+                ],
+            }
+        ]
+    )
     assert body["contents"][0]["parts"] == [{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}]
 
 
 def test_file_part_file_id_uri() -> None:
     body = wire([{"role": "user", "content": [{"type": "file", "file": {"file_id": "gs://b/report.pdf"}}]}])
-    assert body["contents"][0]["parts"] == [{"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/report.pdf"}}]
+    assert body["contents"][0]["parts"] == [
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/report.pdf"}}
+    ]
 
 
 def test_file_part_unknown_file_id_is_400() -> None:
@@ -79,29 +110,43 @@ def test_file_part_unknown_file_id_is_400() -> None:
 
 
 def test_detail_is_request_level_before_gemini_3() -> None:
-    body = wire([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "low"}}]}])
+    body = wire(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "low"}}]}]
+    )
     assert body["generationConfig"]["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
     assert "mediaResolution" not in body["contents"][0]["parts"][0]
 
 
 def test_detail_is_part_level_on_gemini_3() -> None:
-    body = wire([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "high"}}]}],
-                model="google/gemini-3-pro-preview")
+    body = wire(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "high"}}]}],
+        model="google/gemini-3-pro-preview",
+    )
     assert body["contents"][0]["parts"][0]["mediaResolution"] == {"level": "MEDIA_RESOLUTION_HIGH"}
     assert "generationConfig" not in body
 
 
 def test_mixed_details_before_gemini_3_are_400() -> None:
     with pytest.raises(InvalidRequest):
-        wire([{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "low"}},
-            {"type": "image_url", "image_url": {"url": "gs://b/b.png", "detail": "high"}}]}])
+        wire(
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "gs://b/a.png", "detail": "low"}},
+                        {"type": "image_url", "image_url": {"url": "gs://b/b.png", "detail": "high"}},
+                    ],
+                }
+            ]
+        )
 
 
 def test_inline_media_over_the_limit_is_413() -> None:
     big = "A" * (28 * 1024 * 1024)
     with pytest.raises(PayloadTooLarge) as err:
-        wire([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{big}"}}]}])
+        wire(
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{big}"}}]}]
+        )
     assert err.value.param == "messages[0].content[0].image_url"
 
 
@@ -111,9 +156,14 @@ def test_response_format_text_and_json_object() -> None:
 
 
 def test_response_format_json_schema_sends_response_json_schema_without_strict() -> None:
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-              "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {"type": "string"}},
-              "additionalProperties": False, "required": ["a"]}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A"}},
+        "$defs": {"A": {"type": "string"}},
+        "additionalProperties": False,
+        "required": ["a"],
+    }
     body = wire(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
     config = body["generationConfig"]
     assert config["responseMimeType"] == "application/json"
@@ -135,8 +185,12 @@ def test_reasoning_effort_is_a_budget_on_gemini_2() -> None:
 
 def test_reasoning_effort_is_a_level_on_gemini_3() -> None:
     model = "google/gemini-3-pro-preview"
-    assert wire(model=model, reasoning_effort="minimal")["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
-    assert wire(model=model, reasoning_effort="medium")["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "HIGH"}
+    assert wire(model=model, reasoning_effort="minimal")["generationConfig"]["thinkingConfig"] == {
+        "thinkingLevel": "LOW"
+    }
+    assert wire(model=model, reasoning_effort="medium")["generationConfig"]["thinkingConfig"] == {
+        "thinkingLevel": "HIGH"
+    }
     with pytest.raises(Unsupported):
         wire(model=model, reasoning_effort="none")
 
@@ -162,13 +216,17 @@ def test_thinking_level_is_uppercased_and_exclusive_with_budget() -> None:
 
 
 def test_google_extensions_map_to_request_fields() -> None:
-    body = wire(extra_body={"google": {
-        "safety_settings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}],
-        "cached_content": "projects/p/locations/l/cachedContents/1",
-        "labels": {"team_name": "x"},
-        "media_resolution": "low",
-        "tools": [{"code_execution": {}}, {"urlContext": {}}],
-    }})
+    body = wire(
+        extra_body={
+            "google": {
+                "safety_settings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}],
+                "cached_content": "projects/p/locations/l/cachedContents/1",
+                "labels": {"team_name": "x"},
+                "media_resolution": "low",
+                "tools": [{"code_execution": {}}, {"urlContext": {}}],
+            }
+        }
+    )
     assert body["safetySettings"] == [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}]
     assert body["cachedContent"] == "projects/p/locations/l/cachedContents/1"
     assert body["labels"] == {"team_name": "x"}
@@ -201,36 +259,63 @@ def test_thought_tag_marker_goes_to_rendering() -> None:
 
 
 def test_tagged_assistant_text_becomes_thought_parts() -> None:
-    body = wire([{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>hmm</think>Answer"},
-                 {"role": "user", "content": "more"}], extra_body={"google": {"thought_tag_marker": "think"}})
+    body = wire(
+        [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "<think>hmm</think>Answer"},
+            {"role": "user", "content": "more"},
+        ],
+        extra_body={"google": {"thought_tag_marker": "think"}},
+    )
     assert body["contents"][1]["parts"] == [{"text": "hmm", "thought": True}, {"text": "Answer"}]
 
 
 def test_extra_content_thought_takes_precedence_over_marker() -> None:
-    body = wire([{"role": "user", "content": "q"},
-                 {"role": "assistant", "content": "<think>x</think>", "extra_content": {"google": {"thought": False}}},
-                 {"role": "user", "content": "more"}], extra_body={"google": {"thought_tag_marker": "think"}})
+    body = wire(
+        [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "<think>x</think>", "extra_content": {"google": {"thought": False}}},
+            {"role": "user", "content": "more"},
+        ],
+        extra_body={"google": {"thought_tag_marker": "think"}},
+    )
     assert body["contents"][1]["parts"] == [{"text": "<think>x</think>"}]
 
 
 def test_extra_content_thought_on_a_part() -> None:
-    body = wire([{"role": "user", "content": [{"type": "text", "text": "a", "extra_content": {"google": {"thought": True}}}]}])
+    body = wire(
+        [{"role": "user", "content": [{"type": "text", "text": "a", "extra_content": {"google": {"thought": True}}}]}]
+    )
     assert body["contents"][0]["parts"] == [{"text": "a", "thought": True}]
 
 
 def test_message_level_signature_goes_on_the_last_part() -> None:
-    body = wire([{"role": "user", "content": "q"},
-                 {"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
-                  "extra_content": {"google": {"thought_signature": "c2ln"}}},
-                 {"role": "user", "content": "more"}])
+    body = wire(
+        [
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                "extra_content": {"google": {"thought_signature": "c2ln"}},
+            },
+            {"role": "user", "content": "more"},
+        ]
+    )
     assert body["contents"][1]["parts"] == [{"text": "a"}, {"text": "b", "thoughtSignature": "c2ln"}]
 
 
 def test_vertex_key_and_base64_dummy_signature_are_accepted() -> None:
-    body = wire([{"role": "user", "content": "q"},
-                 {"role": "assistant", "content": "a",
-                  "extra_content": {"vertex": {"thought_signature": "c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I="}}},
-                 {"role": "user", "content": "more"}])
+    body = wire(
+        [
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": "a",
+                "extra_content": {"vertex": {"thought_signature": "c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I="}},
+            },
+            {"role": "user", "content": "more"},
+        ]
+    )
     assert body["contents"][1]["parts"] == [{"text": "a", "thoughtSignature": "skip_thought_signature_validator"}]
 
 

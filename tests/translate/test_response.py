@@ -18,16 +18,34 @@ def render(body: dict, rendering: Rendering = R) -> dict:
     return out
 
 
-@pytest.mark.parametrize(("gemini", "openai"), [
-    ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
-    ("BLOCKLIST", "content_filter"), ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"),
-    ("MODEL_ARMOR", "content_filter"), ("LANGUAGE", "content_filter"), ("IMAGE_SAFETY", "content_filter"),
-    ("IMAGE_PROHIBITED_CONTENT", "content_filter"), ("IMAGE_RECITATION", "content_filter"),
-    ("IMAGE_OTHER", "content_filter"), ("NO_IMAGE", "content_filter"), ("MALFORMED_FUNCTION_CALL", "stop"),
-    ("UNEXPECTED_TOOL_CALL", "stop"), ("TOO_MANY_TOOL_CALLS", "stop"), ("MALFORMED_RESPONSE", "stop"),
-    ("MISSING_THOUGHT_SIGNATURE", "stop"), ("OTHER", "stop"), ("FINISH_REASON_UNSPECIFIED", "stop"),
-    ("SOMETHING_NEW", "stop"), (None, "stop"),
-])
+@pytest.mark.parametrize(
+    ("gemini", "openai"),
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("MODEL_ARMOR", "content_filter"),
+        ("LANGUAGE", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+        ("IMAGE_RECITATION", "content_filter"),
+        ("IMAGE_OTHER", "content_filter"),
+        ("NO_IMAGE", "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", "stop"),
+        ("UNEXPECTED_TOOL_CALL", "stop"),
+        ("TOO_MANY_TOOL_CALLS", "stop"),
+        ("MALFORMED_RESPONSE", "stop"),
+        ("MISSING_THOUGHT_SIGNATURE", "stop"),
+        ("OTHER", "stop"),
+        ("FINISH_REASON_UNSPECIFIED", "stop"),
+        ("SOMETHING_NEW", "stop"),
+        (None, "stop"),
+    ],
+)
 def test_finish_reason_table(gemini: str | None, openai: str) -> None:
     assert finish_reason(gemini) == openai
 
@@ -35,17 +53,32 @@ def test_finish_reason_table(gemini: str | None, openai: str) -> None:
 def test_raw_finish_reason_and_message_are_kept() -> None:
     out = render({"candidates": [candidate({"text": "x"}, finish="MALFORMED_FUNCTION_CALL", finishMessage="bad call")]})
     assert out["choices"][0]["message"]["extra_content"] == {
-        "google": {"finish_reason": "MALFORMED_FUNCTION_CALL", "finish_message": "bad call"}}
+        "google": {"finish_reason": "MALFORMED_FUNCTION_CALL", "finish_message": "bad call"}
+    }
 
 
 def test_usage_reasoning_cached_and_traffic_type() -> None:
-    out = render({"candidates": [candidate({"text": "x"})], "usageMetadata": {
-        "promptTokenCount": 27, "candidatesTokenCount": 45, "thoughtsTokenCount": 504, "totalTokenCount": 576,
-        "cachedContentTokenCount": 20, "trafficType": "PROVISIONED_THROUGHPUT"}})
-    assert out["usage"] == {"prompt_tokens": 27, "completion_tokens": 45, "total_tokens": 576,
-                            "completion_tokens_details": {"reasoning_tokens": 504},
-                            "prompt_tokens_details": {"cached_tokens": 20},
-                            "extra_properties": {"google": {"traffic_type": "PROVISIONED_THROUGHPUT"}}}
+    out = render(
+        {
+            "candidates": [candidate({"text": "x"})],
+            "usageMetadata": {
+                "promptTokenCount": 27,
+                "candidatesTokenCount": 45,
+                "thoughtsTokenCount": 504,
+                "totalTokenCount": 576,
+                "cachedContentTokenCount": 20,
+                "trafficType": "PROVISIONED_THROUGHPUT",
+            },
+        }
+    )
+    assert out["usage"] == {
+        "prompt_tokens": 27,
+        "completion_tokens": 45,
+        "total_tokens": 576,
+        "completion_tokens_details": {"reasoning_tokens": 504},
+        "prompt_tokens_details": {"cached_tokens": 20},
+        "extra_properties": {"google": {"traffic_type": "PROVISIONED_THROUGHPUT"}},
+    }
 
 
 def test_thoughts_untagged_without_marker_and_tagged_with_it() -> None:
@@ -63,7 +96,13 @@ def test_signature_on_text_goes_to_message_extra_content() -> None:
 
 
 def test_generated_image_goes_to_audio_with_mime_type() -> None:
-    out = render({"candidates": [candidate({"inlineData": {"mimeType": "image/png", "data": "iVBO"}, "thoughtSignature": "U0lH"})]})
+    out = render(
+        {
+            "candidates": [
+                candidate({"inlineData": {"mimeType": "image/png", "data": "iVBO"}, "thoughtSignature": "U0lH"})
+            ]
+        }
+    )
     message = out["choices"][0]["message"]
     assert message["content"] is None
     assert message["audio"]["data"] == "iVBO"
@@ -72,14 +111,26 @@ def test_generated_image_goes_to_audio_with_mime_type() -> None:
 
 
 def test_further_images_go_to_extra_content() -> None:
-    out = render({"candidates": [candidate({"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
-                                           {"inlineData": {"mimeType": "image/jpeg", "data": "BBBB"}})]})
-    assert out["choices"][0]["message"]["extra_content"]["google"]["images"] == [{"data": "BBBB", "mime_type": "image/jpeg"}]
+    out = render(
+        {
+            "candidates": [
+                candidate(
+                    {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
+                    {"inlineData": {"mimeType": "image/jpeg", "data": "BBBB"}},
+                )
+            ]
+        }
+    )
+    assert out["choices"][0]["message"]["extra_content"]["google"]["images"] == [
+        {"data": "BBBB", "mime_type": "image/jpeg"}
+    ]
 
 
 def test_legacy_functions_answer_with_function_call() -> None:
-    out = render({"candidates": [candidate({"functionCall": {"name": "f", "args": {"a": 1}}})]},
-                 Rendering(model="m", legacy_functions=True))
+    out = render(
+        {"candidates": [candidate({"functionCall": {"name": "f", "args": {"a": 1}}})]},
+        Rendering(model="m", legacy_functions=True),
+    )
     choice = out["choices"][0]
     assert choice["finish_reason"] == "function_call"
     assert choice["message"]["function_call"] == {"name": "f", "arguments": '{"a":1}'}
@@ -87,10 +138,27 @@ def test_legacy_functions_answer_with_function_call() -> None:
 
 
 def test_citations_with_a_url_become_annotations() -> None:
-    out = render({"candidates": [candidate({"text": "x" * 20}, citationMetadata={"citations": [
-        {"startIndex": 1, "endIndex": 5, "uri": "https://a.test", "title": "A"}, {"endIndex": 9, "title": "no url"}]})]})
+    out = render(
+        {
+            "candidates": [
+                candidate(
+                    {"text": "x" * 20},
+                    citationMetadata={
+                        "citations": [
+                            {"startIndex": 1, "endIndex": 5, "uri": "https://a.test", "title": "A"},
+                            {"endIndex": 9, "title": "no url"},
+                        ]
+                    },
+                )
+            ]
+        }
+    )
     assert out["choices"][0]["message"]["annotations"] == [
-        {"type": "url_citation", "url_citation": {"url": "https://a.test", "title": "A", "start_index": 1, "end_index": 5}}]
+        {
+            "type": "url_citation",
+            "url_citation": {"url": "https://a.test", "title": "A", "start_index": 1, "end_index": 5},
+        }
+    ]
 
 
 def test_candidate_index_and_several_candidates() -> None:
@@ -101,9 +169,35 @@ def test_candidate_index_and_several_candidates() -> None:
 def test_fold_joins_text_and_assembles_streamed_arguments() -> None:
     chunks = [
         response({"candidates": [candidate({"text": "a"}, finish=None)]}),
-        response({"candidates": [candidate({"text": "b"}, {"functionCall": {"name": "f", "willContinue": True}, "thoughtSignature": "U0lH"}, finish=None)]}),
-        response({"candidates": [candidate({"functionCall": {"partialArgs": [{"jsonPath": "$.x", "stringValue": "1", "willContinue": True}], "willContinue": True}}, finish=None)]}),
-        response({"candidates": [candidate({"functionCall": {"partialArgs": [{"jsonPath": "$.x", "stringValue": "2"}]}})]}),
+        response(
+            {
+                "candidates": [
+                    candidate(
+                        {"text": "b"},
+                        {"functionCall": {"name": "f", "willContinue": True}, "thoughtSignature": "U0lH"},
+                        finish=None,
+                    )
+                ]
+            }
+        ),
+        response(
+            {
+                "candidates": [
+                    candidate(
+                        {
+                            "functionCall": {
+                                "partialArgs": [{"jsonPath": "$.x", "stringValue": "1", "willContinue": True}],
+                                "willContinue": True,
+                            }
+                        },
+                        finish=None,
+                    )
+                ]
+            }
+        ),
+        response(
+            {"candidates": [candidate({"functionCall": {"partialArgs": [{"jsonPath": "$.x", "stringValue": "2"}]}})]}
+        ),
     ]
     out = as_json(to_chat_completion(fold(chunks), R))
     message = out["choices"][0]["message"]
@@ -117,8 +211,12 @@ def test_completion_id_is_geminis_response_id() -> None:
     from chatgate.translate.request import Rendering
     from chatgate.translate.response import to_chat_completion
 
-    response = g.GenerateContentResponse(response_id="bA-NacCPKoae_9MPsNCn6Qc", candidates=[
-        g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text="Hi")]), finish_reason="STOP")])
+    response = g.GenerateContentResponse(
+        response_id="bA-NacCPKoae_9MPsNCn6Qc",
+        candidates=[
+            g.Candidate(index=0, content=g.Content(role="model", parts=[g.Part(text="Hi")]), finish_reason="STOP")
+        ],
+    )
     assert to_chat_completion(response, Rendering(model="google/x")).id == "bA-NacCPKoae_9MPsNCn6Qc"
 
 
@@ -127,9 +225,14 @@ def test_a_whole_answer_renders_its_parts_as_the_stream_does() -> None:
     tags included (two thought parts in a row are one tagged span)."""
     from chatgate.translate.stream import StreamTranslator
 
-    parts = [{"text": "plan", "thought": True}, {"text": " more", "thought": True, "thoughtSignature": "U0lH"},
-             {"text": "answer "}, {"executableCode": {"language": "PYTHON", "code": "1+1"}},
-             {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "2"}}, {"text": "done", "thought": True}]
+    parts = [
+        {"text": "plan", "thought": True},
+        {"text": " more", "thought": True, "thoughtSignature": "U0lH"},
+        {"text": "answer "},
+        {"executableCode": {"language": "PYTHON", "code": "1+1"}},
+        {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "2"}},
+        {"text": "done", "thought": True},
+    ]
     rendering = Rendering(model="m", thought_tag_marker="t")
     whole = render({"candidates": [candidate(*parts)]}, rendering)["choices"][0]["message"]
     translator = StreamTranslator(Rendering(model="m", stream=True, thought_tag_marker="t"))

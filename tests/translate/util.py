@@ -15,7 +15,9 @@ def req(messages: list[dict[str, Any]] | None = None, **fields: Any) -> o.ChatCo
     return msgspec.json.decode(json.dumps(body), type=o.ChatCompletionRequest)
 
 
-def wire(messages: list[dict[str, Any]] | None = None, model: str = "google/gemini-2.5-flash", **fields: Any) -> dict[str, Any]:
+def wire(
+    messages: list[dict[str, Any]] | None = None, model: str = "google/gemini-2.5-flash", **fields: Any
+) -> dict[str, Any]:
     """The Gemini request body (as JSON) for an OpenAI request."""
     request, _ = to_gemini(req(messages, **fields), model)
     return json.loads(g.encoder.encode(request))

@@ -40,18 +40,21 @@ def test_gemini_section_from_environment() -> None:
     assert settings.gemini.api_key == "k" and settings.gemini.mode == "gemini-api"
 
 
-@pytest.mark.parametrize(("text", "named"), [
-    ("[server]\nport = 'eighty'\n", "server.port"),
-    ("[server]\nport = 70000\n", "server.port"),
-    ("[server]\nprot = 80\n", "prot"),
-    ("[nonsense]\nx = 1\n", "nonsense"),
-    ("[gemini]\nmode = 'cloud'\n", "gemini.mode"),
-    ("[endpoints.vllm]\nupstreams = ['ftp://x']\n", "endpoints.vllm"),
-    ("[endpoints.empty]\n", "endpoints.empty"),
-    ("[models.m]\npath = 'a.gguf'\npackage = 'p'\n", "models.m"),
-    ("[local]\nmax_output_tokens = 0\n", "local.max_output_tokens"),
-    ("[local]\nloop_control = -1\n", "local.loop_control"),
-])
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[server]\nport = 'eighty'\n", "server.port"),
+        ("[server]\nport = 70000\n", "server.port"),
+        ("[server]\nprot = 80\n", "prot"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+        ("[gemini]\nmode = 'cloud'\n", "gemini.mode"),
+        ("[endpoints.vllm]\nupstreams = ['ftp://x']\n", "endpoints.vllm"),
+        ("[endpoints.empty]\n", "endpoints.empty"),
+        ("[models.m]\npath = 'a.gguf'\npackage = 'p'\n", "models.m"),
+        ("[local]\nmax_output_tokens = 0\n", "local.max_output_tokens"),
+        ("[local]\nloop_control = -1\n", "local.loop_control"),
+    ],
+)
 def test_invalid_config_names_the_key(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(config.ConfigError) as err:
         config.load(write(tmp_path, text), environ={})
@@ -81,8 +84,10 @@ def test_state_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_local_output_cap_and_loop_control_per_model(tmp_path: Path) -> None:
     from chatgate.engines.local.models import spec
 
-    text = ("[local]\nmax_output_tokens = 500\ntext_loop_control = 0.5\n"
-            "[models.m]\npath = 'm.gguf'\nmax_output_tokens = 200\nloop_control = 0\n")
+    text = (
+        "[local]\nmax_output_tokens = 500\ntext_loop_control = 0.5\n"
+        "[models.m]\npath = 'm.gguf'\nmax_output_tokens = 200\nloop_control = 0\n"
+    )
     (tmp_path / "m.gguf").write_bytes(b"")
     settings = config.load(write(tmp_path, text.replace("m.gguf", str(tmp_path / "m.gguf"))), environ={})
     model = spec("m", settings.models["m"], settings.local)

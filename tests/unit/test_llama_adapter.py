@@ -14,8 +14,13 @@ def test_only_the_adapter_imports_llama_cpp() -> None:
     importers = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(name == "llama_cpp" or name.startswith("llama_cpp.") for name in names):
                 importers.append(path.relative_to(SRC).as_posix())
     assert set(importers) == {"engines/local/llama.py"}

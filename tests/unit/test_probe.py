@@ -28,7 +28,8 @@ def gguf(tmp_path: Path) -> Path:
 
 
 def test_a_crashing_child_means_off_with_a_warning_and_a_cached_verdict(
-        tmp_path: Path, gguf: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     probe = Probe(tmp_path / "state", command=SEGFAULT)
     with caplog.at_level(logging.WARNING, "chatgate.local"):
         verdict = probe.verdict("m", gguf)
@@ -43,8 +44,9 @@ def test_a_crashing_child_means_off_with_a_warning_and_a_cached_verdict(
     assert cached["models"][str(gguf.resolve())]["extra_buffers"] is False
 
 
-def test_the_second_start_reads_the_cache_and_runs_no_child(tmp_path: Path, gguf: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_the_second_start_reads_the_cache_and_runs_no_child(
+    tmp_path: Path, gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     Probe(tmp_path, command=SEGFAULT).verdict("m", gguf)
     caplog.clear()
     again = Probe(tmp_path, command=HEALTHY)  # a child now would say "on"
@@ -55,8 +57,9 @@ def test_the_second_start_reads_the_cache_and_runs_no_child(tmp_path: Path, gguf
     assert len(caplog.records) == 1  # every start says it serves without them
 
 
-def test_a_healthy_child_means_on_once_per_model_file(tmp_path: Path, gguf: Path,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_a_healthy_child_means_on_once_per_model_file(
+    tmp_path: Path, gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     probe = Probe(tmp_path, command=HEALTHY)
     with caplog.at_level(logging.WARNING, "chatgate.local"):
         assert probe.verdict("m", gguf).extra_buffers
@@ -68,8 +71,9 @@ def test_a_healthy_child_means_on_once_per_model_file(tmp_path: Path, gguf: Path
 
 
 @pytest.mark.parametrize("mode", ["on", "off"])
-def test_on_and_off_decide_without_a_child(tmp_path: Path, gguf: Path, mode: str,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_on_and_off_decide_without_a_child(
+    tmp_path: Path, gguf: Path, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
     probe = Probe(tmp_path, command=SEGFAULT)
     with caplog.at_level(logging.WARNING, "chatgate.local"):
         verdict = probe.verdict("m", gguf, mode)  # type: ignore[arg-type]
@@ -78,8 +82,9 @@ def test_on_and_off_decide_without_a_child(tmp_path: Path, gguf: Path, mode: str
     assert not caplog.records  # the user chose: nothing to warn about
 
 
-def test_a_failing_child_means_off_for_now_and_is_probed_again(tmp_path: Path, gguf: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_child_means_off_for_now_and_is_probed_again(
+    tmp_path: Path, gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, "chatgate.local"):
         verdict = Probe(tmp_path, command=FAILING).verdict("m", gguf)
     assert not verdict.extra_buffers
@@ -110,8 +115,11 @@ def test_a_replaced_model_file_or_another_build_is_probed_again(tmp_path: Path, 
 def test_the_child_runs_this_chatgate_with_the_model_path(tmp_path: Path, gguf: Path) -> None:
     """The default child is this package's probe module, on the model's path."""
     seen = tmp_path / "seen.json"
-    spy = [sys.executable, "-c", "import chatgate, json, os, sys; "
-           f"json.dump([chatgate.__file__, sys.argv[1:]], open({str(seen)!r}, 'w'))"]
+    spy = [
+        sys.executable,
+        "-c",
+        f"import chatgate, json, os, sys; json.dump([chatgate.__file__, sys.argv[1:]], open({str(seen)!r}, 'w'))",
+    ]
     assert Probe(None, command=spy).verdict("m", gguf).extra_buffers
     where, args = json.loads(seen.read_text())
     import chatgate
@@ -133,8 +141,9 @@ def test_the_environment_and_a_model_of_its_own(tmp_path: Path) -> None:
     assert settings.local.extra_buffers == "on"
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    settings = make_settings(tmp_path, local={"extra_buffers": "on"},
-                             models={"mine": {"path": str(gguf), "extra_buffers": "off"}})
+    settings = make_settings(
+        tmp_path, local={"extra_buffers": "on"}, models={"mine": {"path": str(gguf), "extra_buffers": "off"}}
+    )
     assert [spec.extra_buffers for spec in specs(settings)] == ["off"]
     with pytest.raises(config.ConfigError, match="local.extra_buffers"):
         config.load(None, environ={"CHATGATE_LOCAL_EXTRA_BUFFERS": "maybe"})

@@ -15,8 +15,9 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from chatgate import config
 from chatgate.config import Settings
@@ -187,12 +188,14 @@ def completion(model: str = "stub-model", content: str = "Hello there.") -> dict
         "object": "chat.completion",
         "created": 1700000000,
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content, "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
     }
 
@@ -221,11 +224,17 @@ GOOD_STREAM = [
 
 
 async def respond(
-    writer: asyncio.StreamWriter, status: int, body: bytes,
-    content_type: str = "application/json", headers: dict[str, str] | None = None,
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> None:
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}"]
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
     await writer.drain()
@@ -253,8 +262,13 @@ async def end_stream(writer: asyncio.StreamWriter) -> None:
 async def openai_stub(request: Request, writer: asyncio.StreamWriter) -> None:
     """A well-behaved OpenAI-compatible server: a canned completion or stream."""
     if request.method == "GET":
-        await respond_json(writer, {"object": "list", "data": [
-            {"id": "stub-model", "object": "model", "created": 1700000000, "owned_by": "stub"}]})
+        await respond_json(
+            writer,
+            {
+                "object": "list",
+                "data": [{"id": "stub-model", "object": "model", "created": 1700000000, "owned_by": "stub"}],
+            },
+        )
         return
     if request.json().get("stream") is True:
         await start_stream(writer)
@@ -265,5 +279,13 @@ async def openai_stub(request: Request, writer: asyncio.StreamWriter) -> None:
         await respond_json(writer, completion())
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}

@@ -57,7 +57,7 @@ def stream_events(response: httpx.Response) -> list[str]:
     assert text.endswith("\n\n"), text
     events = [block for block in text.split("\n\n") if block]
     assert all(e.startswith("data: ") and "\n" not in e for e in events), events
-    return [e[len("data: "):] for e in events]
+    return [e[len("data: ") :] for e in events]
 
 
 # --- relaying as is ---------------------------------------------------------------------------
@@ -66,8 +66,9 @@ def stream_events(response: httpx.Response) -> list[str]:
 def test_body_relayed_byte_for_byte_and_answer_back() -> None:
     raw = b'{"model":"my-model",  "messages":[{"role":"user","content":"Hi"}], "x_vendor": {"k": 1}}'
     with Upstream(openai_stub) as up, gateway(up.url) as gw:
-        response = httpx.post(gw.base("ep") + "/chat/completions", content=raw,
-                              headers={"Content-Type": "application/json"})
+        response = httpx.post(
+            gw.base("ep") + "/chat/completions", content=raw, headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 200
         validate_completion(response.json())
         assert response.json()["choices"][0]["message"]["content"] == "Hello there."
@@ -103,11 +104,13 @@ def test_stream_relayed_unchanged() -> None:
 
 
 def test_credentials_sent_upstream_never_shown_and_client_key_not_forwarded(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     async def refuse(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond_json(writer, {"error": {"message": f"bad key {SECRET}", "type": "invalid_request_error"}},
-                           status=401)
+        await respond_json(
+            writer, {"error": {"message": f"bad key {SECRET}", "type": "invalid_request_error"}}, status=401
+        )
 
     with Upstream(refuse) as up:
         endpoint = {"upstreams": [f"{up.url}/v1?key={SECRET}"], "api_key": SECRET, "headers": {"X-Tenant": "blue"}}
@@ -169,12 +172,18 @@ def test_html_500_is_wrapped() -> None:
             client(gw).chat.completions.create(model="m", messages=CHAT["messages"])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("body", "content_type", "expected"), [
-    (b"model is loading", "text/plain", "model is loading"),
-    (b"", "text/plain", "empty body"),
-    (b'{"error": "Input validation error: too long", "error_type": "validation"}', "application/json",
-     "Input validation error: too long"),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"model is loading", "text/plain", "model is loading"),
+        (b"", "text/plain", "empty body"),
+        (
+            b'{"error": "Input validation error: too long", "error_type": "validation"}',
+            "application/json",
+            "Input validation error: too long",
+        ),
+    ],
+)
 def test_other_bodies_are_wrapped(body: bytes, content_type: str, expected: str) -> None:
     async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 503 if not body else 422, body, content_type=content_type)
@@ -186,8 +195,12 @@ def test_other_bodies_are_wrapped(body: bytes, content_type: str, expected: str)
 
 
 def test_openai_error_passed_through() -> None:
-    upstream_error = {"message": "temperature must be at most 2", "type": "invalid_request_error",
-                      "param": "temperature", "code": "invalid_value"}
+    upstream_error = {
+        "message": "temperature must be at most 2",
+        "type": "invalid_request_error",
+        "param": "temperature",
+        "code": "invalid_value",
+    }
 
     async def reject(request: Request, writer: asyncio.StreamWriter) -> None:
         await respond_json(writer, {"error": upstream_error}, status=400)
@@ -203,8 +216,12 @@ def test_openai_error_passed_through() -> None:
 
 def test_429_passed_on_with_retry_after() -> None:
     async def busy(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond_json(writer, {"error": {"message": "slow down", "type": "rate_limit_error"}}, status=429,
-                           headers={"Retry-After": "7"})
+        await respond_json(
+            writer,
+            {"error": {"message": "slow down", "type": "rate_limit_error"}},
+            status=429,
+            headers={"Retry-After": "7"},
+        )
 
     with Upstream(busy) as up, gateway(up.url) as gw:
         response = post(gw)
@@ -229,8 +246,9 @@ def test_html_with_200_is_a_502() -> None:
 def test_bad_input_is_a_400_before_any_relay() -> None:
     with Upstream(openai_stub) as up, gateway(up.url) as gw:
         for raw in (b"[1, 2]", b"{not json", b""):
-            response = httpx.post(gw.base("ep") + "/chat/completions", content=raw,
-                                  headers={"Content-Type": "application/json"})
+            response = httpx.post(
+                gw.base("ep") + "/chat/completions", content=raw, headers={"Content-Type": "application/json"}
+            )
             assert response.status_code == 400, raw
         assert up.chats == []
 
@@ -250,8 +268,10 @@ def test_stream_cut_midway_ends_with_an_error_event(torn: bytes) -> None:
         response = post(gw, {**CHAT, "stream": True})
         assert response.status_code == 200
         events = stream_events(response)
-        assert [json.loads(e) for e in events[:2]] == [chunk({"role": "assistant", "content": ""}),
-                                                       chunk({"content": "Hello"})]
+        assert [json.loads(e) for e in events[:2]] == [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hello"}),
+        ]
         last = json.loads(events[-1])
         assert len(events) == 3 and set(last) == {"error"}
         assert last["error"]["code"] == "upstream_error"

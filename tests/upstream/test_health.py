@@ -164,9 +164,11 @@ async def _tiny_openai(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     while (await receive()).get("more_body"):
         pass
-    body = (b'{"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]}'
-            if scope["method"] == "GET" else
-            b'{"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}')
+    body = (
+        b'{"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]}'
+        if scope["method"] == "GET"
+        else b'{"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}'
+    )
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
 
@@ -175,8 +177,9 @@ class UvicornUpstream:
     """A real uvicorn server (vLLM's), closing idle connections after ``keep_alive`` seconds."""
 
     def __init__(self, keep_alive: float) -> None:
-        config = uvicorn.Config(_tiny_openai, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-                                timeout_keep_alive=keep_alive)  # type: ignore[arg-type]
+        config = uvicorn.Config(
+            _tiny_openai, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_keep_alive=keep_alive
+        )  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -206,8 +209,11 @@ def test_keep_alive_equal_to_the_probe_interval_never_ejects() -> None:
             for step in range(24):
                 # Idle gaps sweeping across the keep-alive timeout, a millisecond apart.
                 time.sleep(interval - 0.02 + step * 0.001)
-                statuses.append(client.post(gw.base("ep") + "/chat/completions", content=CHAT,
-                                            headers={"content-type": "application/json"}).status_code)
+                statuses.append(
+                    client.post(
+                        gw.base("ep") + "/chat/completions", content=CHAT, headers={"content-type": "application/json"}
+                    ).status_code
+                )
                 worst = max(worst, replica.failures)
             assert statuses == [200] * 24
             assert replica.healthy and worst == 0

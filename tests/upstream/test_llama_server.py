@@ -12,8 +12,9 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -44,9 +45,21 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: llama.cpp logs a lot while loading
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_gguf()), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "2048"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(embedded_gguf()),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
 
@@ -109,14 +122,16 @@ class Recorder(httpx.BaseTransport):
             def close(self) -> None:
                 inner.close()  # type: ignore[union-attr]
 
-        return httpx.Response(response.status_code, headers=response.headers, stream=Tee(),
-                              extensions=response.extensions)
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=Tee(), extensions=response.extensions
+        )
 
 
 def sdk(base_url: str, api_key: str = "none") -> tuple[openai.OpenAI, Recorder]:
     recorder = Recorder()
-    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0,
-                           http_client=httpx.Client(transport=recorder, timeout=120))
+    client = openai.OpenAI(
+        base_url=base_url, api_key=api_key, max_retries=0, http_client=httpx.Client(transport=recorder, timeout=120)
+    )
     return client, recorder
 
 
@@ -155,8 +170,9 @@ def test_streaming_through_chatgate_equals_direct(gateway: Gateway, direct: dict
 
 def test_model_left_out_is_the_endpoint_default(gateway: Gateway, direct: dict[str, str]) -> None:
     # The Vertex REST example for self-deployed models sends no `model` at all.
-    response = httpx.post(gateway.base("llama") + "/chat/completions", json={"messages": MESSAGES, **PARAMS},
-                          timeout=120)
+    response = httpx.post(
+        gateway.base("llama") + "/chat/completions", json={"messages": MESSAGES, **PARAMS}, timeout=120
+    )
     assert response.status_code == 200
     assert check_completion(response.content)["choices"][0]["message"]["content"] == direct["json"]
 
@@ -179,11 +195,14 @@ def test_upstream_validation_error_passed_through(gateway: Gateway) -> None:
 
 
 def test_second_chatgate_as_upstream(llama_server: str, direct: dict[str, str], tmp_path: Path) -> None:
-    inner_cfg = settings({"llama": {"upstreams": [llama_server]}},
-                         auth={"api_keys": ["inner-key"], "state_dir": str(tmp_path / "inner")})
+    inner_cfg = settings(
+        {"llama": {"upstreams": [llama_server]}}, auth={"api_keys": ["inner-key"], "state_dir": str(tmp_path / "inner")}
+    )
     with Gateway(inner_cfg) as inner:
-        outer_cfg = settings({"chain": {"upstreams": [inner.base("llama")], "api_key": "inner-key"}},
-                             auth={"api_keys": ["outer-key"], "state_dir": str(tmp_path / "outer")})
+        outer_cfg = settings(
+            {"chain": {"upstreams": [inner.base("llama")], "api_key": "inner-key"}},
+            auth={"api_keys": ["outer-key"], "state_dir": str(tmp_path / "outer")},
+        )
         with Gateway(outer_cfg) as outer:
             client, recorder = sdk(outer.base("chain"), api_key="outer-key")
             answer = client.chat.completions.create(model="smollm2", messages=MESSAGES, **PARAMS)  # type: ignore[arg-type]
@@ -202,5 +221,7 @@ def test_relayed_usage_reaches_metrics(gateway: Gateway) -> None:
     client, _ = sdk(gateway.base("llama"))
     client.chat.completions.create(model="smollm2", messages=MESSAGES, **PARAMS)  # type: ignore[arg-type]
     metrics = httpx.get(gateway.url + "/metrics").text
-    line = next(l for l in metrics.splitlines() if l.startswith('chatgate_completion_tokens_total{model="endpoints/llama"}'))
+    line = next(
+        l for l in metrics.splitlines() if l.startswith('chatgate_completion_tokens_total{model="endpoints/llama"}')
+    )
     assert float(line.split()[-1]) > 0

@@ -24,24 +24,33 @@ from chatgate.errors import (
 )
 
 
-@pytest.mark.parametrize(("url", "base", "root"), [
-    ("http://h:8000", "http://h:8000/v1", "http://h:8000"),
-    ("http://h:8000/", "http://h:8000/v1", "http://h:8000"),
-    ("http://h:8000/v1", "http://h:8000/v1", "http://h:8000"),
-    ("http://h:8000/v1/", "http://h:8000/v1", "http://h:8000"),
-    ("https://proxy/llm/v1", "https://proxy/llm/v1", "https://proxy/llm"),
-    ("https://proxy/llm", "https://proxy/llm/v1", "https://proxy/llm"),
-    ("https://h/api/v1beta1", "https://h/api/v1beta1", "https://h/api"),
-    ("http://gw:8080/v1/projects/p/locations/l/endpoints/e",
-     "http://gw:8080/v1/projects/p/locations/l/endpoints/e", "http://gw:8080"),
-])
+@pytest.mark.parametrize(
+    ("url", "base", "root"),
+    [
+        ("http://h:8000", "http://h:8000/v1", "http://h:8000"),
+        ("http://h:8000/", "http://h:8000/v1", "http://h:8000"),
+        ("http://h:8000/v1", "http://h:8000/v1", "http://h:8000"),
+        ("http://h:8000/v1/", "http://h:8000/v1", "http://h:8000"),
+        ("https://proxy/llm/v1", "https://proxy/llm/v1", "https://proxy/llm"),
+        ("https://proxy/llm", "https://proxy/llm/v1", "https://proxy/llm"),
+        ("https://h/api/v1beta1", "https://h/api/v1beta1", "https://h/api"),
+        (
+            "http://gw:8080/v1/projects/p/locations/l/endpoints/e",
+            "http://gw:8080/v1/projects/p/locations/l/endpoints/e",
+            "http://gw:8080",
+        ),
+    ],
+)
 def test_url_rule(url: str, base: str, root: str) -> None:
     assert api_urls(url)[:2] == (base, root)
 
 
 def test_query_kept_apart() -> None:
     assert api_urls("https://h/openai/v1?api-version=2024-10-01") == (
-        "https://h/openai/v1", "https://h/openai", "api-version=2024-10-01")
+        "https://h/openai/v1",
+        "https://h/openai",
+        "api-version=2024-10-01",
+    )
 
 
 def test_redact() -> None:
@@ -57,14 +66,18 @@ def test_openai_error_kept_with_status_type_param_code() -> None:
     err = upstream_error(WHERE, 400, "Bad Request", "application/json", body, None)
     assert isinstance(err, ClientError)
     assert err.status == 400
-    assert err.to_dict() == {"error": {"message": "m", "type": "invalid_request_error", "param": "n",
-                                       "code": "bad", "hint": "h"}}
+    assert err.to_dict() == {
+        "error": {"message": "m", "type": "invalid_request_error", "param": "n", "code": "bad", "hint": "h"}
+    }
 
 
-@pytest.mark.parametrize("body", [
-    b'{"object": "error", "message": "m", "type": "BadRequestError", "param": null, "code": 400}',  # older vLLM
-    b'[{"error": {"code": 400, "message": "m", "status": "INVALID_ARGUMENT"}}]',  # Google
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"object": "error", "message": "m", "type": "BadRequestError", "param": null, "code": 400}',  # older vLLM
+        b'[{"error": {"code": 400, "message": "m", "status": "INVALID_ARGUMENT"}}]',  # Google
+    ],
+)
 def test_openai_like_errors(body: bytes) -> None:
     err = upstream_error(WHERE, 400, "Bad Request", "application/json", body, None)
     assert err.message == "m" and err.code == "400" and err.status == 400
@@ -94,14 +107,12 @@ def test_unexpected_status_is_502() -> None:
 
 
 # Bases no client raises as such: mapping them would be the catch-all the table avoids.
-ABSTRACT: set[type[BaseException]] = {aiohttp.ClientError, aiohttp.ClientConnectionError,
-            aiohttp.ServerConnectionError}
+ABSTRACT: set[type[BaseException]] = {aiohttp.ClientError, aiohttp.ClientConnectionError, aiohttp.ServerConnectionError}
 
 
 def _client_exceptions() -> list[type[BaseException]]:
     found: list[type[BaseException]] = []
-    for module, base in ((aiohttp, aiohttp.ClientError),
-                         (aiohttp.client_exceptions, aiohttp.ClientError)):
+    for module, base in ((aiohttp, aiohttp.ClientError), (aiohttp.client_exceptions, aiohttp.ClientError)):
         found += [c for _, c in inspect.getmembers(module, inspect.isclass) if issubclass(c, base)]
     return found
 
@@ -118,13 +129,16 @@ def test_every_client_exception_has_its_own_outcome() -> None:
             outcome(cls.__new__(cls))
 
 
-@pytest.mark.parametrize(("exc", "status"), [
-    (aiohttp.ClientConnectorError(None, ConnectionRefusedError(111, "Connect call failed")), 503),  # type: ignore[arg-type]
-    (aiohttp.ConnectionTimeoutError("slow"), 503),
-    (aiohttp.SocketTimeoutError("slow"), 504),
-    (aiohttp.ServerDisconnectedError(), 502),
-    (aiohttp.ClientPayloadError("cut"), 502),
-])
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (aiohttp.ClientConnectorError(None, ConnectionRefusedError(111, "Connect call failed")), 503),  # type: ignore[arg-type]
+        (aiohttp.ConnectionTimeoutError("slow"), 503),
+        (aiohttp.SocketTimeoutError("slow"), 504),
+        (aiohttp.ServerDisconnectedError(), 502),
+        (aiohttp.ClientPayloadError("cut"), 502),
+    ],
+)
 def test_each_failure_has_one_answer_for_every_engine(exc: BaseException, status: int) -> None:
     assert transport_error(exc, WHERE, 1.0).status == status
     assert transport_error(exc, WHERE, 1.0, answering=True).status == status
@@ -137,7 +151,9 @@ def test_connect_failure_description_holds_no_address() -> None:
 
 
 def test_usage_found_by_scanning_bytes() -> None:
-    event = (b'data: {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,'
-             b' "completion_tokens_details": {"reasoning_tokens": 2}}}\n\n')
+    event = (
+        b'data: {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,'
+        b' "completion_tokens_details": {"reasoning_tokens": 2}}}\n\n'
+    )
     assert sniff_usage(event) == (12, 7)
     assert sniff_usage(b'data: {"choices": [{"delta": {"content": "completion_tokens"}}]}\n\n') is None

@@ -51,8 +51,7 @@ def post(gw: Gateway, body: object = CHAT, **kw: object) -> httpx.Response:
 
 def test_dead_replica_ejected_requests_succeed_then_readmitted() -> None:
     dead_port = free_port()
-    with Upstream(openai_stub) as alive, gateway(alive.url, f"http://127.0.0.1:{dead_port}",
-                                                 health_interval=0.1) as gw:
+    with Upstream(openai_stub) as alive, gateway(alive.url, f"http://127.0.0.1:{dead_port}", health_interval=0.1) as gw:
         endpoint = gw.endpoint("ep")
         for _ in range(6):
             assert post(gw).status_code == 200

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from chatgate.errors import RateLimited
 
@@ -28,7 +28,12 @@ _SMOOTHING = 0.2
 
 class Admission:
     def __init__(
-        self, what: str, limit: int, queue_size: int, *, hold_estimate: float = 1.0,
+        self,
+        what: str,
+        limit: int,
+        queue_size: int,
+        *,
+        hold_estimate: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``what`` names the resource in the 429 message (``model 'x'``, ``endpoint 'y'``);
@@ -52,8 +57,9 @@ class Admission:
         """Wait for a slot; the admission time, to hand back to ``release``."""
         if self._slots.locked():
             if self.waiting >= self.queue_size:
-                raise RateLimited(f"{self.what} is at capacity and its queue is full; retry later",
-                                  retry_after=self.retry_after())
+                raise RateLimited(
+                    f"{self.what} is at capacity and its queue is full; retry later", retry_after=self.retry_after()
+                )
             self.waiting += 1
             try:
                 await self._slots.acquire()

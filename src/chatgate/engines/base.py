@@ -39,7 +39,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from chatgate.protocols.gemini import GenerateContentRequest, GenerateContentResponse
 

@@ -77,5 +77,6 @@ def check(request: g.GenerateContentRequest, supported: Collection[str], model: 
     """Raise ``Unsupported`` for the first need of ``request`` outside ``supported``."""
     for need, asked in _needs(request).items():
         if need not in supported:
-            raise Unsupported(f"model {model!r} does not support {need}; Gemini models do",
-                              param=asked.param, code=asked.code)
+            raise Unsupported(
+                f"model {model!r} does not support {need}; Gemini models do", param=asked.param, code=asked.code
+            )

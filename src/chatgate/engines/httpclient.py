@@ -25,7 +25,7 @@ not for upstreams on a private network.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
@@ -93,14 +93,16 @@ class HttpClient:
         else:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True)
         return aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=self._trust_env,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"), raise_for_status=False,
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            trust_env=self._trust_env,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            raise_for_status=False,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None
-    ) -> HttpResponse:
+    async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> HttpResponse:
         """Send a request and wait for the status line and headers."""
         session = self._session
         if session is None:

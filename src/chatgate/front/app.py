@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -88,8 +88,12 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
     secret = tokens.load_secret(state_dir(settings)) if settings.auth.enabled else None
     local = LocalEngine.from_settings(settings) if local is None else local
     gemini = GeminiEngine(settings.gemini) if gemini_configured(settings.gemini) else None
-    state = AppState(settings=settings, auth=Authenticator(settings.auth, secret),
-                     targets=Targets(settings, local, gemini), metrics=Metrics())
+    state = AppState(
+        settings=settings,
+        auth=Authenticator(settings.auth, secret),
+        targets=Targets(settings, local, gemini),
+        metrics=Metrics(),
+    )
     for name in local.names():
         _watch(state.metrics, name, local.model(name))
 

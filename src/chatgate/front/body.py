@@ -90,12 +90,13 @@ def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
     brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
     depth = 0
     for start in range(0, len(brackets), _SCAN_CHUNK):
-        chunk = brackets[start:start + _SCAN_CHUNK]
+        chunk = brackets[start : start + _SCAN_CHUNK]
         steps = np.where((chunk == ord("[")) | (chunk == ord("{")), 1, -1).astype(np.int32)
         running = np.cumsum(steps, dtype=np.int64) + depth
         if int(running.max()) > limit:
-            raise InvalidRequest(f"the request body nests arrays and objects deeper than {limit} levels",
-                                 code="nesting_too_deep")
+            raise InvalidRequest(
+                f"the request body nests arrays and objects deeper than {limit} levels", code="nesting_too_deep"
+            )
         depth = int(running[-1])
 
 

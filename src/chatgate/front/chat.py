@@ -10,6 +10,7 @@ waiting for an answer (or a stream's first chunk) a watcher listens for
 from __future__ import annotations
 
 import logging
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -61,8 +62,9 @@ async def chat_completions(request: Request) -> Response:
         if rendering.stream:
             stream = await pipeline.Stream.open(run, record=record, receive=request.receive)
             body = stream.events(StreamTranslator(rendering), failed=_failed, done=sse.DONE)
-            return StreamingResponse(sse.coalesced(body), media_type=sse.MEDIA_TYPE,
-                                     headers={**sse.HEADERS, **answered})
+            return StreamingResponse(
+                sse.coalesced(body), media_type=sse.MEDIA_TYPE, headers={**sse.HEADERS, **answered}
+            )
         completion = await pipeline.chat_completion(run, rendering, record=record, receive=request.receive)
     except ClientGone:
         log.info("client went away; generation stopped")

@@ -9,7 +9,8 @@ whichever comes first wins, and a disconnect cancels the work, so whatever it st
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from starlette.types import Receive
 

@@ -53,7 +53,8 @@ class HostCheckMiddleware:
         if host is None or host_name(host) not in self.allowed:
             error = PermissionDenied(
                 f"the Host {host!r} is not allowed here; add it to [server] allowed_hosts if it is yours",
-                code="host_not_allowed")
+                code="host_not_allowed",
+            )
             await error_response(error)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -9,7 +9,8 @@ scraped.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,23 +39,34 @@ def route_kind(path: str) -> str:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("chatgate_requests", "HTTP requests answered, by route kind and status",
-                                ["route", "status"], registry=self.registry)
-        self.duration = Histogram("chatgate_request_duration_seconds",
-                                  "Time to the end of the response (a stream's end for streams)",
-                                  ["route"], registry=self.registry,
-                                  buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-        self.prompt_tokens = Counter("chatgate_prompt_tokens", "Prompt tokens, by model", ["model"],
-                                     registry=self.registry)
-        self.completion_tokens = Counter("chatgate_completion_tokens", "Generated tokens, by model", ["model"],
-                                         registry=self.registry)
-        self._queue = Gauge("chatgate_local_queue_waiting", "Requests waiting for a local model", ["model"],
-                            registry=self.registry)
+        self.requests = Counter(
+            "chatgate_requests",
+            "HTTP requests answered, by route kind and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "chatgate_request_duration_seconds",
+            "Time to the end of the response (a stream's end for streams)",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.prompt_tokens = Counter(
+            "chatgate_prompt_tokens", "Prompt tokens, by model", ["model"], registry=self.registry
+        )
+        self.completion_tokens = Counter(
+            "chatgate_completion_tokens", "Generated tokens, by model", ["model"], registry=self.registry
+        )
+        self._queue = Gauge(
+            "chatgate_local_queue_waiting", "Requests waiting for a local model", ["model"], registry=self.registry
+        )
         # Labelled children, looked up once: prometheus_client's labels() is costly per request.
         self._counted: dict[tuple[str, int], Any] = {}
         self._timed: dict[str, Any] = {}
-        self._busy = Gauge("chatgate_local_busy", "1 while a local model is generating", ["model"],
-                           registry=self.registry)
+        self._busy = Gauge(
+            "chatgate_local_busy", "1 while a local model is generating", ["model"], registry=self.registry
+        )
 
     def watch_local_model(self, name: str, waiting: Callable[[], int], busy: Callable[[], bool]) -> None:
         self._queue.labels(name).set_function(waiting)
@@ -73,8 +85,11 @@ class Metrics:
     def record_usage(self, model: str, usage: g.UsageMetadata | None) -> None:
         if usage is None:
             return
-        self.record_tokens(model, usage.prompt_token_count or 0,
-                           (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0))
+        self.record_tokens(
+            model,
+            usage.prompt_token_count or 0,
+            (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0),
+        )
 
     def record_tokens(self, model: str, prompt: int, completion: int) -> None:
         self.prompt_tokens.labels(model).inc(prompt)

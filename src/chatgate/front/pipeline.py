@@ -21,8 +21,9 @@ passes its own translator (the responses as they are) and error framing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 from starlette.types import Receive
 
@@ -55,17 +56,20 @@ class Run:
     parallel_tool_calls: bool = True
 
     def start(self) -> AsyncIterator[g.GenerateContentResponse]:
-        return self.engine.generate(self.model, self.request, stream=self.stream,
-                                    parallel_tool_calls=self.parallel_tool_calls)
+        return self.engine.generate(
+            self.model, self.request, stream=self.stream, parallel_tool_calls=self.parallel_tool_calls
+        )
 
 
-def openai_run(engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest,
-               echo: str) -> tuple[Run, Rendering]:
+def openai_run(
+    engine: Engine, model: str, label: str, chat: o.ChatCompletionRequest, echo: str
+) -> tuple[Run, Rendering]:
     """An OpenAI request translated into a run, and how to render its answer (``echo`` is
     the model name the answer carries)."""
     request, rendering = to_gemini(chat, echo)
-    return Run(engine, model, label, request, rendering.stream,
-               parallel_tool_calls=rendering.parallel_tool_calls), rendering
+    return Run(
+        engine, model, label, request, rendering.stream, parallel_tool_calls=rendering.parallel_tool_calls
+    ), rendering
 
 
 async def _watched(receive: Receive | None, work: Awaitable[T]) -> T:
@@ -83,8 +87,9 @@ async def _collect(chunks: AsyncIterator[g.GenerateContentResponse]) -> list[g.G
         await _close(chunks)
 
 
-async def complete(run: Run, *, record: RecordUsage = _ignore_usage,
-                   receive: Receive | None = None) -> g.GenerateContentResponse:
+async def complete(
+    run: Run, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None
+) -> g.GenerateContentResponse:
     """The whole answer, folded into one response. Raises ``ClientGone`` if the client left."""
     response = fold(await _watched(receive, _collect(run.start())))
     record(run.label, response.usage_metadata)
@@ -106,8 +111,13 @@ class Stream:
     ``events()`` renders it; ``aclose()`` (which ``events()`` calls when it ends, and whoever does not
     render it must call) stops the engine and records the usage."""
 
-    def __init__(self, run: Run, chunks: AsyncIterator[g.GenerateContentResponse],
-                 first: g.GenerateContentResponse | None, record: RecordUsage) -> None:
+    def __init__(
+        self,
+        run: Run,
+        chunks: AsyncIterator[g.GenerateContentResponse],
+        first: g.GenerateContentResponse | None,
+        record: RecordUsage,
+    ) -> None:
         self._run = run
         self._chunks = chunks
         self._first = first
@@ -116,8 +126,7 @@ class Stream:
         self._closed = False
 
     @classmethod
-    async def open(cls, run: Run, *, record: RecordUsage = _ignore_usage,
-                   receive: Receive | None = None) -> Stream:
+    async def open(cls, run: Run, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None) -> Stream:
         """Start the run and wait for its first chunk; an error before it is raised here."""
         chunks = run.start()
         try:
@@ -127,8 +136,9 @@ class Stream:
             raise
         return cls(run, chunks, first, record)
 
-    async def events(self, translator: Translator, *, failed: Callable[[Exception], bytes],
-                     done: bytes | None = None) -> AsyncIterator[bytes]:
+    async def events(
+        self, translator: Translator, *, failed: Callable[[Exception], bytes], done: bytes | None = None
+    ) -> AsyncIterator[bytes]:
         """The answer's body: each translated event as an SSE frame, then ``done``. A failure
         after the first chunk (the headers have gone out) ends it with the frame ``failed``
         makes of it. One generator from the engine to the socket: this is the hot path."""
@@ -161,7 +171,8 @@ class Stream:
             self._record(self._run.label, self._usage)
 
 
-async def chat_completion(run: Run, rendering: Rendering, *, record: RecordUsage = _ignore_usage,
-                          receive: Receive | None = None) -> o.ChatCompletion:
+async def chat_completion(
+    run: Run, rendering: Rendering, *, record: RecordUsage = _ignore_usage, receive: Receive | None = None
+) -> o.ChatCompletion:
     """A non-streaming OpenAI answer (Gemini's responseId as its id when it has one)."""
     return to_chat_completion(await complete(run, record=record, receive=receive), rendering)

@@ -37,8 +37,9 @@ async def relay_chat(endpoint: UpstreamEndpoint, request: Request, raw: bytes, b
     metrics: Metrics = request.app.state.chatgate.metrics
     try:
         # One race against the client leaving covers both the wait and a JSON body's read.
-        upstream, content = await unless_disconnected(request.receive, _exchange(endpoint, raw, metrics),
-                                                      discard=_close)
+        upstream, content = await unless_disconnected(
+            request.receive, _exchange(endpoint, raw, metrics), discard=_close
+        )
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     if content is None:

@@ -24,8 +24,9 @@ def error_response(error: ChatgateError) -> Response:
     if 400 <= error.status < 500 and error.status not in (408, 409, 429):
         # A deterministic refusal: tell the OpenAI SDK not to retry it.
         headers.setdefault("x-should-retry", "false")
-    return Response(encoder.encode(error.to_dict()), status_code=error.status,
-                    media_type="application/json", headers=headers)
+    return Response(
+        encoder.encode(error.to_dict()), status_code=error.status, media_type="application/json", headers=headers
+    )
 
 
 async def on_chatgate_error(request: Request, exc: Exception) -> Response:

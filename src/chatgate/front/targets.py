@@ -40,7 +40,7 @@ class Targets:
         if name.startswith(GOOGLE_PREFIX):
             if self._gemini is not None:
                 # Gemini answers only for the models it has (404 otherwise, before any usage).
-                return Target(self._gemini, name[len(GOOGLE_PREFIX):], name)
+                return Target(self._gemini, name[len(GOOGLE_PREFIX) :], name)
             fallback = self._settings.gemini.local_fallback
             if fallback:
                 served = self._local.resolve(fallback) or fallback
@@ -49,11 +49,13 @@ class Targets:
                 f"model {name!r} needs Gemini, which is not configured: set [gemini] api_key (Gemini API) "
                 "or project with credentials (Vertex AI) in the config file, or CHATGATE_GEMINI_* "
                 f"variables. This server serves: {', '.join(self.served())}",
-                param="model", code="model_not_found",
+                param="model",
+                code="model_not_found",
             )
         raise NotFound(
             f"model {name!r} is not served here; available: {', '.join(self.served())}",
-            param="model", code="model_not_found",
+            param="model",
+            code="model_not_found",
         )
 
     def endpoint(self, endpoint_id: str, name: str | None) -> Target:
@@ -69,8 +71,11 @@ class Targets:
         # only another local model's name is a mistake worth saying.
         named = self._local.resolve(name) if name else None
         if named is not None and named != bound:
-            raise NotFound(f"endpoint {endpoint_id!r} serves {endpoint.model!r}, not {name!r}",
-                           param="model", code="model_not_found")
+            raise NotFound(
+                f"endpoint {endpoint_id!r} serves {endpoint.model!r}, not {name!r}",
+                param="model",
+                code="model_not_found",
+            )
         return Target(self._local, bound, bound)
 
     @property
@@ -82,8 +87,10 @@ class Targets:
 
     def listing(self) -> o.ModelList:
         return o.ModelList(
-            data=[o.Model(id=name, created=self._created, owned_by=name.partition("/")[0] or "chatgate")
-                  for name in self.served()]
+            data=[
+                o.Model(id=name, created=self._created, owned_by=name.partition("/")[0] or "chatgate")
+                for name in self.served()
+            ]
         )
 
     def endpoint_listing(self, endpoint_id: str) -> o.ModelList:

@@ -230,7 +230,10 @@ def options(request: o.ChatCompletionRequest) -> GoogleOptions:
         return _NO_OPTIONS
     raw: dict[str, Any] = {}
     # Top-level "google" is accepted too; extra_body.google wins where both set a key.
-    for source, where in ((request.google, "google"), (request.extra_body and request.extra_body.google, "extra_body.google")):
+    for source, where in (
+        (request.google, "google"),
+        (request.extra_body and request.extra_body.google, "extra_body.google"),
+    ):
         if isinstance(source, dict):
             raw.update({snake(k): (v, f"{where}.{k}") for k, v in source.items()})
     if not raw:

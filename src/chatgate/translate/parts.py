@@ -27,14 +27,37 @@ INLINE_LIMIT = 20 * 1024 * 1024
 _URI_SCHEMES = ("gs://", "https://", "http://")
 
 _BY_EXTENSION = {
-    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
-    "webp": "image/webp", "heic": "image/heic", "heif": "image/heif", "bmp": "image/bmp",
-    "pdf": "application/pdf", "txt": "text/plain", "csv": "text/csv", "html": "text/html",
-    "md": "text/md", "json": "application/json", "xml": "text/xml",
-    "wav": "audio/wav", "mp3": "audio/mp3", "flac": "audio/flac", "aac": "audio/aac",
-    "ogg": "audio/ogg", "m4a": "audio/m4a", "opus": "audio/opus", "aiff": "audio/aiff",
-    "mp4": "video/mp4", "mov": "video/mov", "mpeg": "video/mpeg", "mpg": "video/mpg",
-    "webm": "video/webm", "avi": "video/avi", "wmv": "video/wmv", "flv": "video/x-flv",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "bmp": "image/bmp",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "csv": "text/csv",
+    "html": "text/html",
+    "md": "text/md",
+    "json": "application/json",
+    "xml": "text/xml",
+    "wav": "audio/wav",
+    "mp3": "audio/mp3",
+    "flac": "audio/flac",
+    "aac": "audio/aac",
+    "ogg": "audio/ogg",
+    "m4a": "audio/m4a",
+    "opus": "audio/opus",
+    "aiff": "audio/aiff",
+    "mp4": "video/mp4",
+    "mov": "video/mov",
+    "mpeg": "video/mpeg",
+    "mpg": "video/mpg",
+    "webm": "video/webm",
+    "avi": "video/avi",
+    "wmv": "video/wmv",
+    "flv": "video/x-flv",
     "3gp": "video/3gpp",
 }
 
@@ -122,13 +145,20 @@ def _file_part(file: o.File, param: str, media: Media) -> g.Part:
     name = file.filename if isinstance(file.filename, str) else ""
     mime = mime_from_uri(name, None) if name else None
     if isinstance(file.file_data, str):
-        part = blob_or_uri(file.file_data, mime or "application/pdf", f"{param}.file.file_data", media, default_mime=None)
+        part = blob_or_uri(
+            file.file_data, mime or "application/pdf", f"{param}.file.file_data", media, default_mime=None
+        )
     elif isinstance(file.file_id, str):
         if not file.file_id.startswith(_URI_SCHEMES):
             raise InvalidRequest(
-                "file_id must be a gs:// or https:// URI (chatgate keeps no uploaded files)", param=f"{param}.file.file_id"
+                "file_id must be a gs:// or https:// URI (chatgate keeps no uploaded files)",
+                param=f"{param}.file.file_id",
             )
-        part = g.Part(file_data=g.FileData(mime_type=mime or mime_from_uri(file.file_id, "application/pdf"), file_uri=file.file_id))
+        part = g.Part(
+            file_data=g.FileData(
+                mime_type=mime or mime_from_uri(file.file_id, "application/pdf"), file_uri=file.file_id
+            )
+        )
     else:
         raise InvalidRequest("a file part needs file_data or file_id", param=f"{param}.file")
     if name and part.file_data is not None:

@@ -43,8 +43,15 @@ class Rendering(msgspec.Struct, frozen=True, kw_only=True):  # a Struct: cheaper
 
 # OpenAI parameters that are valid but have no Gemini counterpart: accepted, ignored, logged.
 _IGNORED = (
-    "audio", "logit_bias", "logprobs", "top_logprobs", "metadata", "prediction", "service_tier",
-    "store", "user",
+    "audio",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "metadata",
+    "prediction",
+    "service_tier",
+    "store",
+    "user",
 )
 
 _EMPTY_CONFIG = g.GenerationConfig()
@@ -58,8 +65,11 @@ def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateC
     message_extras = google.message_extras(request.messages)
     media = parts.Media()
     system, contents = messages.contents(
-        request.messages, message_extras, media,
-        marker=extras.thought_tag_marker, part_level_detail=model_traits.gemini3,
+        request.messages,
+        message_extras,
+        media,
+        marker=extras.thought_tag_marker,
+        part_level_detail=model_traits.gemini3,
     )
     messages.check_not_empty(contents)
     if log.isEnabledFor(logging.DEBUG):
@@ -140,7 +150,9 @@ def generation_config(request: o.ChatCompletionRequest, model: ModelTraits = Mod
         config.response_mime_type = "application/json"
         # `strict` has no Gemini counterpart: Gemini always follows the schema it is given.
         if isinstance(fmt.json_schema.schema, dict):
-            config.response_json_schema = schema.json_schema(fmt.json_schema.schema, "response_format.json_schema.schema")
+            config.response_json_schema = schema.json_schema(
+                fmt.json_schema.schema, "response_format.json_schema.schema"
+            )
     return config
 
 

@@ -32,10 +32,22 @@ from chatgate.translate.render import PartRenderer, Rendered
 from chatgate.translate.request import Rendering
 
 # Gemini finishReason → OpenAI finish_reason (spec §6.3). Unknown values map to "stop".
-_CONTENT_FILTER = frozenset({
-    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "MODEL_ARMOR", "LANGUAGE",
-    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE",
-})
+_CONTENT_FILTER = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MODEL_ARMOR",
+        "LANGUAGE",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "IMAGE_OTHER",
+        "NO_IMAGE",
+    }
+)
 
 
 def finish_reason(reason: str | None, *, called: bool = False, legacy: bool = False) -> o.FinishReason:
@@ -99,8 +111,16 @@ def fold(chunks: list[g.GenerateContentResponse]) -> g.GenerateContentResponse:
             assert into.content is not None
             for part in candidate.content.parts if candidate.content else []:
                 _fold_part(into.content.parts, part, open_calls, index)
-            for name in ("finish_reason", "finish_message", "safety_ratings", "citation_metadata",
-                         "grounding_metadata", "url_context_metadata", "avg_logprobs", "logprobs_result"):
+            for name in (
+                "finish_reason",
+                "finish_message",
+                "safety_ratings",
+                "citation_metadata",
+                "grounding_metadata",
+                "url_context_metadata",
+                "avg_logprobs",
+                "logprobs_result",
+            ):
                 value = getattr(candidate, name)
                 if value is not None:
                     setattr(into, name, value)
@@ -115,7 +135,9 @@ def _copy(part: g.Part) -> g.Part:
     return g.Part(**{f: getattr(part, f) for f in part.__struct_fields__})
 
 
-def _fold_part(parts: list[g.Part], part: g.Part, open_calls: dict[int, tuple[g.FunctionCall, ArgsWriter]], index: int) -> None:
+def _fold_part(
+    parts: list[g.Part], part: g.Part, open_calls: dict[int, tuple[g.FunctionCall, ArgsWriter]], index: int
+) -> None:
     call = part.function_call
     current = open_calls.get(index)
     if call is not None:
@@ -192,10 +214,17 @@ def url_citations(candidate: g.Candidate) -> list[dict[str, Any]]:
     out = []
     for cite in cites:
         if isinstance(cite, dict) and cite.get("uri"):
-            out.append({"type": "url_citation", "url_citation": {
-                "url": cite["uri"], "title": cite.get("title") or "",
-                "start_index": int(cite.get("startIndex") or 0), "end_index": int(cite.get("endIndex") or 0),
-            }})
+            out.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "url": cite["uri"],
+                        "title": cite.get("title") or "",
+                        "start_index": int(cite.get("startIndex") or 0),
+                        "end_index": int(cite.get("endIndex") or 0),
+                    },
+                }
+            )
     return out
 
 

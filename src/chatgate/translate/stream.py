@@ -127,7 +127,11 @@ class StreamTranslator:
                 fragment += open_call.writer.close(call.args)
                 state.open_call = None
             if fragment or signature:
-                self._add(delta, o.ToolCallDelta(index=open_call.index, function=o.FunctionDelta(arguments=fragment)), signature)
+                self._add(
+                    delta,
+                    o.ToolCallDelta(index=open_call.index, function=o.FunctionDelta(arguments=fragment)),
+                    signature,
+                )
             return
         self._close_call(state, delta)
         index = state.calls
@@ -142,7 +146,9 @@ class StreamTranslator:
         else:
             arguments = tools.arguments_text(call.args)
         first = o.ToolCallDelta(
-            index=index, id=call.id or functions.new_call_id(), type="function",
+            index=index,
+            id=call.id or functions.new_call_id(),
+            type="function",
             function=o.FunctionDelta(name=call.name or "", arguments=arguments),
         )
         self._add(delta, first, signature)
@@ -156,10 +162,14 @@ class StreamTranslator:
     def _close_call(self, state: _Choice, delta: _Delta) -> None:
         if state.open_call is not None:
             fragment = state.open_call.writer.close()
-            delta.calls.append(o.ToolCallDelta(index=state.open_call.index, function=o.FunctionDelta(arguments=fragment)))
+            delta.calls.append(
+                o.ToolCallDelta(index=state.open_call.index, function=o.FunctionDelta(arguments=fragment))
+            )
             state.open_call = None
 
-    def _emit(self, state: _Choice, index: int, delta: _Delta, reason: o.FinishReason | None = None) -> o.ChunkChoice | None:
+    def _emit(
+        self, state: _Choice, index: int, delta: _Delta, reason: o.FinishReason | None = None
+    ) -> o.ChunkChoice | None:
         out = o.Delta()
         text = "".join(delta.content)
         if text:

@@ -20,9 +20,7 @@ _BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 245
 _LEVELS = {"minimal": "LOW", "low": "LOW", "medium": "HIGH", "high": "HIGH", "xhigh": "HIGH", "max": "HIGH"}
 
 
-def thinking_config(
-    effort: str | None, config: g.ThinkingConfig | None, model: ModelTraits
-) -> g.ThinkingConfig | None:
+def thinking_config(effort: str | None, config: g.ThinkingConfig | None, model: ModelTraits) -> g.ThinkingConfig | None:
     if effort is None:
         return config
     if config is not None:

@@ -108,7 +108,9 @@ def arguments(text: str, param: str) -> dict[str, Any]:
     return value
 
 
-def call_parts(message: o.AssistantMessage, param: str, extras: google.MessageExtras, calls: dict[str, Call]) -> list[g.Part]:
+def call_parts(
+    message: o.AssistantMessage, param: str, extras: google.MessageExtras, calls: dict[str, Call]
+) -> list[g.Part]:
     """An assistant message's ``tool_calls`` (or legacy ``function_call``), in order, each
     with the thought signature it came with."""
     parts: list[g.Part] = []
@@ -127,8 +129,13 @@ def call_parts(message: o.AssistantMessage, param: str, extras: google.MessageEx
             parts.append(part)
     if isinstance(message.function_call, o.FunctionCall):
         fc = message.function_call
-        parts.append(g.Part(function_call=g.FunctionCall(
-            name=fc.name, args=arguments(fc.arguments, f"{param}.function_call.arguments"))))
+        parts.append(
+            g.Part(
+                function_call=g.FunctionCall(
+                    name=fc.name, args=arguments(fc.arguments, f"{param}.function_call.arguments")
+                )
+            )
+        )
         calls[""] = Call(name=fc.name, position=len(calls))
     return parts
 
@@ -171,7 +178,9 @@ def tool_result(
             raise InvalidRequest("a function message needs a name", param=f"{param}.name")
         call_id = None
         text = message.content or ""
-    response = g.FunctionResponse(id=call_id, name=name, response=response_object(text, has_parts=bool(parts)), parts=parts or None)
+    response = g.FunctionResponse(
+        id=call_id, name=name, response=response_object(text, has_parts=bool(parts)), parts=parts or None
+    )
     position = call.position if call is not None else len(calls)
     return position, g.Part(function_response=response)
 

@@ -4,7 +4,8 @@ HTTP, no translation): one engine and one event loop for the whole session."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,9 @@ class Runner:
         self.loop.run_until_complete(self.engine.start())
         self.model = self.engine.names()[0]
 
-    def chunks(self, request: g.GenerateContentRequest, *, stream: bool = False, **kwargs: Any) -> list[g.GenerateContentResponse]:
+    def chunks(
+        self, request: g.GenerateContentRequest, *, stream: bool = False, **kwargs: Any
+    ) -> list[g.GenerateContentResponse]:
         async def collect() -> list[g.GenerateContentResponse]:
             return [c async for c in self.engine.generate(self.model, request, stream=stream, **kwargs)]
 

@@ -32,12 +32,17 @@ def test_args_reader_reports_every_scalar_at_its_path(value: dict[str, Any], ind
     position = 0
     while position < len(text):
         size = rng.randint(1, 4)
-        for arg in reader.feed(text[position:position + size]):
+        for arg in reader.feed(text[position : position + size]):
             if arg.string_value is not None:
                 found[arg.json_path] = found.get(arg.json_path, "") + arg.string_value
             else:
-                found[arg.json_path] = (arg.number_value if arg.number_value is not None else
-                                        arg.bool_value if arg.bool_value is not None else None)
+                found[arg.json_path] = (
+                    arg.number_value
+                    if arg.number_value is not None
+                    else arg.bool_value
+                    if arg.bool_value is not None
+                    else None
+                )
         position += size
     assert reader.done
     assert found == dict(_leaves(value, []))
@@ -67,9 +72,11 @@ def test_strings_stream_in_pieces() -> None:
 
 def test_call_reader_turns_text_into_calls() -> None:
     reader = CallReader()
-    text = ('<tool_call>\n{"name": "a", "arguments": {"x": [1, 2]}}\n</tool_call>\n'
-            '<tool_call>\n{"name": "b", "arguments": {}}\n</tool_call>')
-    events = [e for i in range(0, len(text), 3) for e in reader.feed(text[i:i + 3])] + reader.finish()
+    text = (
+        '<tool_call>\n{"name": "a", "arguments": {"x": [1, 2]}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "b", "arguments": {}}\n</tool_call>'
+    )
+    events = [e for i in range(0, len(text), 3) for e in reader.feed(text[i : i + 3])] + reader.finish()
     starts = [e for e in events if isinstance(e, CallStart)]
     ends = [e for e in events if isinstance(e, CallEnd)]
     assert [s.name for s in starts] == ["a", "b"]
@@ -99,10 +106,14 @@ def test_a_hermes_template_renders_tools_and_calls_itself() -> None:
     contents = [
         g.Content(role="user", parts=[g.Part(text="weather?")]),
         g.Content(role="model", parts=[g.Part(function_call=g.FunctionCall(id="c1", name="w", args={"city": "Oslo"}))]),
-        g.Content(role="user", parts=[g.Part(function_response=g.FunctionResponse(id="c1", name="w", response={"t": 3}))]),
+        g.Content(
+            role="user", parts=[g.Part(function_response=g.FunctionResponse(id="c1", name="w", response={"t": 3}))]
+        ),
     ]
     request = g.GenerateContentRequest(
-        contents=contents, tools=[g.Tool(function_declarations=[g.FunctionDeclaration(name="w", description="Weather")])])
+        contents=contents,
+        tools=[g.Tool(function_declarations=[g.FunctionDeclaration(name="w", description="Weather")])],
+    )
     out = prompt.output(request, "m")
     messages = prompt.messages(request, "m", out, template_tools=True)
     assert [m["role"] for m in messages] == ["user", "assistant", "tool"]

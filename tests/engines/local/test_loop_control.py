@@ -20,11 +20,14 @@ TICKET = {
     "type": "object",
     "properties": {
         "title": {"type": "string"},
-        "items": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"name": {"type": "string"}, "quantity": {"type": "integer"}},
-            "required": ["name", "quantity"],
-        }},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "quantity": {"type": "integer"}},
+                "required": ["name", "quantity"],
+            },
+        },
     },
     "required": ["title", "items"],
 }
@@ -32,11 +35,20 @@ TICKET = {
 LOOPING = "Create an invoice ticket with line items for office supplies."
 
 
-def ticket(prompt: str, *, temperature: float, seed: int = 1, max_tokens: int = 200,
-           **config: Any) -> g.GenerateContentRequest:
-    return g.GenerateContentRequest(contents=[user(prompt)], generation_config=g.GenerationConfig(
-        temperature=temperature, seed=seed, max_output_tokens=max_tokens,
-        response_mime_type="application/json", response_json_schema=TICKET, **config))
+def ticket(
+    prompt: str, *, temperature: float, seed: int = 1, max_tokens: int = 200, **config: Any
+) -> g.GenerateContentRequest:
+    return g.GenerateContentRequest(
+        contents=[user(prompt)],
+        generation_config=g.GenerationConfig(
+            temperature=temperature,
+            seed=seed,
+            max_output_tokens=max_tokens,
+            response_mime_type="application/json",
+            response_json_schema=TICKET,
+            **config,
+        ),
+    )
 
 
 def configured(local: Runner, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
@@ -44,8 +56,9 @@ def configured(local: Runner, monkeypatch: pytest.MonkeyPatch, **settings: Any) 
     monkeypatch.setattr(model, "spec", dataclasses.replace(model.spec, **settings))
 
 
-def test_loop_control_ends_a_repetition_the_plain_model_falls_into(local: Runner,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loop_control_ends_a_repetition_the_plain_model_falls_into(
+    local: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with monkeypatch.context() as off:
         configured(local, off, loop_control=0.0)
         plain = local.candidate(ticket(LOOPING, temperature=0))
@@ -60,8 +73,11 @@ def test_loop_control_never_breaks_the_json(local: Runner) -> None:
     """At temperature 1 every answer that ends is valid; one cut by max_tokens is "length"."""
     finished = 0
     for seed in (1, 2, 3):
-        candidate = local.candidate(ticket("Make a ticket for a shopping receipt with its line items.",
-                                           temperature=1.0, seed=seed, max_tokens=300))
+        candidate = local.candidate(
+            ticket(
+                "Make a ticket for a shopping receipt with its line items.", temperature=1.0, seed=seed, max_tokens=300
+            )
+        )
         assert candidate.finish_reason in ("STOP", "MAX_TOKENS")
         if candidate.finish_reason == "STOP":
             jsonschema.validate(json.loads(text_of(candidate)), TICKET)
@@ -85,10 +101,19 @@ def test_penalties_reach_the_sampler(local: Runner, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(Context, "generate", spy)
     prompt = [user("Write a list of ten fruits, one per line.")]
-    plain = local.candidate(g.GenerateContentRequest(contents=prompt, generation_config=g.GenerationConfig(
-        temperature=0, max_output_tokens=40)))
-    penalised = local.candidate(g.GenerateContentRequest(contents=prompt, generation_config=g.GenerationConfig(
-        temperature=0, max_output_tokens=40, frequency_penalty=1.5, presence_penalty=0.5)))
+    plain = local.candidate(
+        g.GenerateContentRequest(
+            contents=prompt, generation_config=g.GenerationConfig(temperature=0, max_output_tokens=40)
+        )
+    )
+    penalised = local.candidate(
+        g.GenerateContentRequest(
+            contents=prompt,
+            generation_config=g.GenerationConfig(
+                temperature=0, max_output_tokens=40, frequency_penalty=1.5, presence_penalty=0.5
+            ),
+        )
+    )
     assert (seen[0]["frequency_penalty"], seen[0]["presence_penalty"], seen[0]["dry"]) == (0.0, 0.0, None)
     assert (seen[1]["frequency_penalty"], seen[1]["presence_penalty"]) == (1.5, 0.5)
     # Greedy decoding: the only way the answer can change is the penalties in the chain.
@@ -105,18 +130,23 @@ def test_text_loop_control_is_configurable(local: Runner, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(Context, "generate", spy)
     configured(local, monkeypatch, text_loop_control=1.5)
-    local.candidate(g.GenerateContentRequest(contents=[user("Hi")], generation_config=g.GenerationConfig(
-        temperature=0, max_output_tokens=2)))
+    local.candidate(
+        g.GenerateContentRequest(
+            contents=[user("Hi")], generation_config=g.GenerationConfig(temperature=0, max_output_tokens=2)
+        )
+    )
     assert seen[0] is not None and seen[0].multiplier == 1.5 and "\n" in seen[0].breakers
 
 
-def test_default_output_cap_applies_only_when_the_request_names_none(local: Runner,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_output_cap_applies_only_when_the_request_names_none(
+    local: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     configured(local, monkeypatch, max_output_tokens=3)
     prompt = [user("Write a long story about a magic backpack.")]
     capped = local.chunks(g.GenerateContentRequest(contents=prompt))
     assert capped[-1].candidates is not None and capped[-1].candidates[0].finish_reason == "MAX_TOKENS"
     assert capped[-1].usage_metadata is not None and capped[-1].usage_metadata.candidates_token_count == 3
-    named = local.chunks(g.GenerateContentRequest(contents=prompt, generation_config=g.GenerationConfig(
-        max_output_tokens=6)))
+    named = local.chunks(
+        g.GenerateContentRequest(contents=prompt, generation_config=g.GenerationConfig(max_output_tokens=6))
+    )
     assert named[-1].usage_metadata is not None and named[-1].usage_metadata.candidates_token_count == 6

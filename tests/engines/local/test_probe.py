@@ -22,8 +22,10 @@ from tests.conftest import MODEL, make_settings
 pytestmark = pytest.mark.model
 
 SEGFAULT = [sys.executable, "-c", "import ctypes; ctypes.string_at(0)"]
-HELLO = g.GenerateContentRequest(contents=[g.Content(role="user", parts=[g.Part(text="Say hello.")])],
-                                 generation_config=g.GenerationConfig(max_output_tokens=8, seed=1))
+HELLO = g.GenerateContentRequest(
+    contents=[g.Content(role="user", parts=[g.Part(text="Say hello.")])],
+    generation_config=g.GenerationConfig(max_output_tokens=8, seed=1),
+)
 
 
 def serve(tmp_path: Path, probe: Probe, **local: object) -> tuple[bool, str]:

@@ -18,30 +18,58 @@ CALL_ID = re.compile(r"^function-call-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab
 
 WEATHER = {
     "type": "object",
-    "properties": {"city": {"type": "string", "minLength": 1, "maxLength": 30},
-                   "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                   "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+    "properties": {
+        "city": {"type": "string", "minLength": 1, "maxLength": 30},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7},
+    },
     "required": ["city", "unit"],
     "additionalProperties": False,
 }
-TIME = {"type": "object", "properties": {"timezone": {"type": "string", "pattern": "^[A-Z][a-z]+/[A-Z][a-z]+$"}},
-        "required": ["timezone"], "additionalProperties": False}
-SCHEMAS = {"get_weather": WEATHER, "get_time": TIME, "ping": {"type": "object", "properties": {}, "additionalProperties": False}}
-TOOLS = [g.Tool(function_declarations=[
-    g.FunctionDeclaration(name="get_weather", description="Get the weather forecast for a city.", parameters_json_schema=WEATHER),
-    g.FunctionDeclaration(name="get_time", description="Get the local time in a timezone.", parameters_json_schema=TIME),
-    g.FunctionDeclaration(name="ping", description="Check that the service is up."),  # no parameters at all
-])]
+TIME = {
+    "type": "object",
+    "properties": {"timezone": {"type": "string", "pattern": "^[A-Z][a-z]+/[A-Z][a-z]+$"}},
+    "required": ["timezone"],
+    "additionalProperties": False,
+}
+SCHEMAS = {
+    "get_weather": WEATHER,
+    "get_time": TIME,
+    "ping": {"type": "object", "properties": {}, "additionalProperties": False},
+}
+TOOLS = [
+    g.Tool(
+        function_declarations=[
+            g.FunctionDeclaration(
+                name="get_weather", description="Get the weather forecast for a city.", parameters_json_schema=WEATHER
+            ),
+            g.FunctionDeclaration(
+                name="get_time", description="Get the local time in a timezone.", parameters_json_schema=TIME
+            ),
+            g.FunctionDeclaration(name="ping", description="Check that the service is up."),  # no parameters at all
+        ]
+    )
+]
 
 
-def request(prompt: str, mode: str | None = None, names: list[str] | None = None, *, seed: int = 1,
-            max_tokens: int = 120, contents: list[g.Content] | None = None) -> g.GenerateContentRequest:
+def request(
+    prompt: str,
+    mode: str | None = None,
+    names: list[str] | None = None,
+    *,
+    seed: int = 1,
+    max_tokens: int = 120,
+    contents: list[g.Content] | None = None,
+) -> g.GenerateContentRequest:
     config = None
     if mode is not None:
         config = g.ToolConfig(function_calling_config=g.FunctionCallingConfig(mode=mode, allowed_function_names=names))
     return g.GenerateContentRequest(
-        contents=contents or [user(prompt)], tools=TOOLS, tool_config=config,
-        generation_config=g.GenerationConfig(max_output_tokens=max_tokens, seed=seed))
+        contents=contents or [user(prompt)],
+        tools=TOOLS,
+        tool_config=config,
+        generation_config=g.GenerationConfig(max_output_tokens=max_tokens, seed=seed),
+    )
 
 
 def check_calls(found: list[g.FunctionCall], allowed: set[str]) -> None:
@@ -63,8 +91,9 @@ def test_any_always_calls_with_valid_arguments(local: Runner, seed: int) -> None
 
 @pytest.mark.parametrize("name", ["get_time", "ping"])
 def test_named_function_is_the_one_called(local: Runner, name: str) -> None:
-    candidate = local.candidate(request("What will the weather be in Lisbon tomorrow?", "ANY", [name]),
-                                parallel_tool_calls=False)
+    candidate = local.candidate(
+        request("What will the weather be in Lisbon tomorrow?", "ANY", [name]), parallel_tool_calls=False
+    )
     found = calls_of(candidate)
     assert [c.name for c in found] == [name]
     check_calls(found, {name})
@@ -74,8 +103,9 @@ def test_named_function_is_the_one_called(local: Runner, name: str) -> None:
 
 @pytest.mark.parametrize("seed", (1, 2))
 def test_no_parallel_calls_means_exactly_one(local: Runner, seed: int) -> None:
-    candidate = local.candidate(request("Weather in Oslo and in Rome, please.", "ANY", seed=seed),
-                                parallel_tool_calls=False)
+    candidate = local.candidate(
+        request("Weather in Oslo and in Rome, please.", "ANY", seed=seed), parallel_tool_calls=False
+    )
     assert candidate.finish_reason == "STOP"
     assert len(calls_of(candidate)) == 1
 
@@ -97,7 +127,9 @@ def test_a_named_function_is_called_once(local: Runner) -> None:
 
 @pytest.mark.parametrize("seed", (1, 2))
 def test_none_never_calls(local: Runner, seed: int) -> None:
-    candidate = local.candidate(request("What's the weather in Lisbon? Use get_weather.", "NONE", seed=seed, max_tokens=30))
+    candidate = local.candidate(
+        request("What's the weather in Lisbon? Use get_weather.", "NONE", seed=seed, max_tokens=30)
+    )
     assert calls_of(candidate) == []
     assert text_of(candidate)
 
@@ -115,7 +147,9 @@ def test_auto_answers_in_text_or_with_valid_calls(local: Runner, seed: int) -> N
 def test_auto_completes_a_call_the_model_starts(local: Runner) -> None:
     """Asked to copy a call, the model writes ``<tool_call>`` in free text; the engine
     switches to the grammar and the call comes out as a functionCall part, not text."""
-    prompt = 'Repeat exactly this text: <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    prompt = (
+        'Repeat exactly this text: <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
     r = request(prompt, max_tokens=60)
     r.generation_config.temperature = 0  # type: ignore[union-attr]
     candidate = local.candidate(r, parallel_tool_calls=False)
@@ -128,19 +162,37 @@ def test_auto_completes_a_call_the_model_starts(local: Runner) -> None:
 def test_tool_loop_history_is_rendered_and_answered(local: Runner) -> None:
     contents = [
         user("What's the weather in Paris?"),
-        g.Content(role="model", parts=[
-            g.Part(text="Let me check."),
-            g.Part(function_call=g.FunctionCall(id="function-call-1", name="get_weather", args={"city": "Paris", "unit": "celsius"})),
-        ]),
-        g.Content(role="user", parts=[g.Part(function_response=g.FunctionResponse(
-            id="function-call-1", name="get_weather", response={"forecast": "sunny", "celsius": 21}))]),
+        g.Content(
+            role="model",
+            parts=[
+                g.Part(text="Let me check."),
+                g.Part(
+                    function_call=g.FunctionCall(
+                        id="function-call-1", name="get_weather", args={"city": "Paris", "unit": "celsius"}
+                    )
+                ),
+            ],
+        ),
+        g.Content(
+            role="user",
+            parts=[
+                g.Part(
+                    function_response=g.FunctionResponse(
+                        id="function-call-1", name="get_weather", response={"forecast": "sunny", "celsius": 21}
+                    )
+                )
+            ],
+        ),
     ]
     candidate = local.candidate(request("", contents=contents, max_tokens=30, seed=2))
     assert candidate.finish_reason in ("STOP", "MAX_TOKENS")
     assert text_of(candidate) or calls_of(candidate)
     model = local.engine.model(local.model)
     rendered = model._format(messages=_messages(local, contents)).prompt  # what the model read
-    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>' in rendered
+    assert (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>'
+        in rendered
+    )
     assert '"response": {"forecast": "sunny", "celsius": 21}' in rendered
     assert "get_time" in rendered  # the tool list is in the system prompt
 
@@ -185,8 +237,14 @@ def _reassemble(parts: list[g.PartialArg]) -> dict[str, Any]:
 def test_streamed_calls_come_as_partial_args(local: Runner) -> None:
     r = request("What will the weather be in Lisbon tomorrow?", "ANY", ["get_weather"], seed=5)
     chunks = local.chunks(r, stream=True, parallel_tool_calls=False)
-    parts = [p.function_call for c in chunks for cand in c.candidates or [] if cand.content
-             for p in cand.content.parts if p.function_call]
+    parts = [
+        p.function_call
+        for c in chunks
+        for cand in c.candidates or []
+        if cand.content
+        for p in cand.content.parts
+        if p.function_call
+    ]
     assert len(parts) > 2  # the arguments came in several pieces
     first, *rest = parts
     assert first.name == "get_weather" and first.id and CALL_ID.match(first.id) and first.will_continue
@@ -203,8 +261,12 @@ def test_streamed_calls_come_as_partial_args(local: Runner) -> None:
 
 def test_structured_answer_or_call_under_auto(local: Runner) -> None:
     """AUTO with a response schema: the answer is either JSON valid against it or calls."""
-    schema = {"type": "object", "properties": {"reply": {"type": "string", "maxLength": 40}}, "required": ["reply"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"reply": {"type": "string", "maxLength": 40}},
+        "required": ["reply"],
+        "additionalProperties": False,
+    }
     r = request("Say hello.", seed=1, max_tokens=60)
     r.generation_config.response_mime_type = "application/json"  # type: ignore[union-attr]
     r.generation_config.response_json_schema = schema  # type: ignore[union-attr]

@@ -11,7 +11,8 @@ way in (image_url, file parts, extra_content, extra_body.google) is covered at o
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from chatgate.config import GeminiSettings
 from chatgate.errors import PermissionDenied
@@ -30,8 +31,13 @@ def check(settings: GeminiSettings, request: g.GenerateContentRequest) -> None:
         for where, uri in _file_uris(request):
             _require(uri, settings.allowed_file_uris, where, "file URI", "allowed_file_uris")
     if settings.allowed_cached_contents is not None and request.cached_content is not None:
-        _require(request.cached_content, settings.allowed_cached_contents, "cachedContent", "cached content",
-                 "allowed_cached_contents")
+        _require(
+            request.cached_content,
+            settings.allowed_cached_contents,
+            "cachedContent",
+            "cached content",
+            "allowed_cached_contents",
+        )
     if settings.allowed_retrieval is not None:
         for i, tool in enumerate(request.tools or []):
             if tool.retrieval is not None:
@@ -42,8 +48,9 @@ def check(settings: GeminiSettings, request: g.GenerateContentRequest) -> None:
 def _require(value: Any, prefixes: list[str], where: str, what: str, key: str) -> None:
     if not isinstance(value, str) or not any(value.startswith(p) for p in prefixes):
         shown = repr(value) if isinstance(value, str) else f"`{where.rpartition('.')[2]}`"
-        raise PermissionDenied(f"{what} {shown} is not allowed on this server ([gemini] {key})", param=where,
-                               code="resource_not_allowed")
+        raise PermissionDenied(
+            f"{what} {shown} is not allowed on this server ([gemini] {key})", param=where, code="resource_not_allowed"
+        )
 
 
 def _file_uris(request: g.GenerateContentRequest) -> Iterator[tuple[str, str]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from chatgate.config import GeminiSettings
 from chatgate.errors import UpstreamError
@@ -58,7 +59,7 @@ class GoogleCredentials:
         expiry = getattr(creds, "expiry", None)  # naive UTC in google-auth
         if expiry is None:
             return False
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         return expiry - now < REFRESH_MARGIN
 
     def _refresh_blocking(self) -> None:
@@ -72,8 +73,10 @@ class GoogleCredentials:
         except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
             # The text names files and service accounts: for the log, not for the client.
             log.warning("could not obtain Google credentials: %s: %s", type(exc).__name__, exc)
-            raise UpstreamError("this server could not obtain its Google credentials; the server log has the details",
-                                code="upstream_auth_failed") from exc
+            raise UpstreamError(
+                "this server could not obtain its Google credentials; the server log has the details",
+                code="upstream_auth_failed",
+            ) from exc
 
     async def headers(self) -> dict[str, str]:
         if self._stale():

@@ -23,7 +23,7 @@ import json
 import logging
 import random
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -62,7 +62,7 @@ SETUP_HINT = (
     "Gemini is not configured. For Vertex AI set gemini.project and gemini.location plus "
     "gemini.credentials_file, gemini.access_token or gemini.use_adc = true "
     "(CHATGATE_GEMINI_PROJECT, CHATGATE_GEMINI_USE_ADC, ...); for the Gemini API set "
-    "gemini.mode = \"gemini-api\" and gemini.api_key (CHATGATE_GEMINI_API_KEY)."
+    'gemini.mode = "gemini-api" and gemini.api_key (CHATGATE_GEMINI_API_KEY).'
 )
 
 
@@ -121,8 +121,9 @@ class GeminiEngine:
             self._project = _project_from_file(settings.credentials_file)
         # settings.timeout bounds the wait for the first byte and each gap in a stream; proxy
         # variables are honoured, as google-auth's token requests honour them.
-        self._client = HttpClient(connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
-                                  trust_env=True)
+        self._client = HttpClient(
+            connect_timeout=settings.connect_timeout, read_timeout=settings.timeout, trust_env=True
+        )
         self.admission = Admission("Gemini", settings.max_concurrency, settings.queue_size)
 
     is_configured = staticmethod(is_configured)
@@ -137,9 +138,13 @@ class GeminiEngine:
     def prepare(self, request: g.GenerateContentRequest) -> g.GenerateContentRequest:
         """The request as this surface takes it."""
         if self.settings.skip_thought_signature_validator:
-            request = msgspec.structs.replace(request, contents=[
-                msgspec.structs.replace(c, parts=[msgspec.structs.replace(p) for p in c.parts]) for c in request.contents
-            ])
+            request = msgspec.structs.replace(
+                request,
+                contents=[
+                    msgspec.structs.replace(c, parts=[msgspec.structs.replace(p) for p in c.parts])
+                    for c in request.contents
+                ],
+            )
             fill_missing_signatures(request)
         if self.settings.mode == "gemini-api":
             # Vertex-only fields, valid requests elsewhere: ignored, as Google documents them.

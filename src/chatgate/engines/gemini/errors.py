@@ -24,10 +24,23 @@ from chatgate.engines.http_errors import unwrap_error_list
 from chatgate.errors import ChatgateError, UpstreamError, error_for_status
 
 HTTP_FOR_STATUS: dict[str, int] = {
-    "OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401,
-    "RESOURCE_EXHAUSTED": 429, "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400,
-    "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500,
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
 }
 
 log = logging.getLogger(__name__)
@@ -42,7 +55,8 @@ def auth_failed(status: int, detail: str) -> ChatgateError:
     log.warning("Gemini refused chatgate's credentials (HTTP %d): %s", status, detail)
     return UpstreamError(
         f"Gemini refused this server's credentials (HTTP {status}); the server log has the details",
-        code="upstream_auth_failed")
+        code="upstream_auth_failed",
+    )
 
 
 def status_error(error: dict[str, Any], http_status: int, retry_after: str | None = None) -> ChatgateError:
@@ -57,7 +71,8 @@ def status_error(error: dict[str, Any], http_status: int, retry_after: str | Non
         return auth_failed(status, f"{name}: {message}")
     text = f"Gemini: {message}" if message else f"Gemini answered {name or status} without a message"
     return error_for_status(
-        status, text,
+        status,
+        text,
         headers={"Retry-After": retry_after} if retry_after else None,
         extra={"status": name} if name else None,
     )

@@ -12,7 +12,7 @@ the buffer in one step per piece, never by rebuilding it.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 _SKIPPED = (b":", b"event:", b"id:", b"retry:")
 
@@ -89,7 +89,7 @@ async def payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             if events.raw:
                 payload = events.line(bytes(buffer[start:stop]))
             elif buffer.startswith(b"data: ", start):
-                events.data.append(bytes(buffer[start + 6:stop]))  # the common lines, no call
+                events.data.append(bytes(buffer[start + 6 : stop]))  # the common lines, no call
                 payload = None
             elif stop == start:
                 payload = events.flush()

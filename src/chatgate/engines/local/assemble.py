@@ -43,13 +43,17 @@ class Parts:
             self._names[event.id] = event.name
             self._calls += 1
             if self.stream:
-                self._parts.append(g.Part(function_call=g.FunctionCall(
-                    id=event.id, name=event.name, partial_args=[], will_continue=True)))
+                self._parts.append(
+                    g.Part(
+                        function_call=g.FunctionCall(id=event.id, name=event.name, partial_args=[], will_continue=True)
+                    )
+                )
             return
         if not self.stream:
             if isinstance(event, CallEnd) and event.args is not None:
-                self._parts.append(g.Part(function_call=g.FunctionCall(
-                    id=event.id, name=self._names[event.id], args=event.args)))
+                self._parts.append(
+                    g.Part(function_call=g.FunctionCall(id=event.id, name=self._names[event.id], args=event.args))
+                )
             return
         current = self._open(event.id)
         if isinstance(event, CallArgs):

@@ -60,4 +60,3 @@ class Constraint:
     def finished(self) -> bool:
         """The grammar admits nothing more: the answer is complete."""
         return bool(self._matcher.is_stopped())
-

@@ -15,9 +15,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from chatgate.config import Settings, state_dir
 from chatgate.engines.admission import Admission
@@ -33,6 +34,7 @@ from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
+
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -120,18 +122,30 @@ class LocalModel:
         self.verdict = self._probe.verdict(self.spec.name, self.spec.path, self.spec.extra_buffers)
         started = time.perf_counter()
         for index in range(self.spec.parallel):
-            context = Context(self.spec.path, context_size=self.spec.context_size, threads=self.threads,
-                              extra_buffers=self.verdict.extra_buffers)
+            context = Context(
+                self.spec.path,
+                context_size=self.spec.context_size,
+                threads=self.threads,
+                extra_buffers=self.verdict.extra_buffers,
+            )
             self.slots.append(_Slot(context, self.spec.name, index))
         template = self.spec.chat_template or self.context.chat_template
         if not template:
-            raise ModelUnavailable(f"model {self.spec.name}: the GGUF has no chat template; "
-                                   f"set models.\"{self.spec.name}\".chat_template")
+            raise ModelUnavailable(
+                f'model {self.spec.name}: the GGUF has no chat template; set models."{self.spec.name}".chat_template'
+            )
         self.template_tools = "tools" in template and calls.OPEN in template
         self._format = self.context.chat_format(template)
-        log.info("loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)", self.spec.name,
-                 self.spec.path, time.perf_counter() - started, self.spec.context_size, self.spec.parallel,
-                 self.threads, self.verdict)
+        log.info(
+            "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)",
+            self.spec.name,
+            self.spec.path,
+            time.perf_counter() - started,
+            self.spec.context_size,
+            self.spec.parallel,
+            self.threads,
+            self.verdict,
+        )
 
     def close(self) -> None:
         if self.slots:
@@ -168,14 +182,19 @@ class LocalModel:
         slot.busy = False
         self.admission.release(admitted)
 
-    async def generate(self, request: g.GenerateContentRequest, *, stream: bool,
-                       parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    async def generate(
+        self, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         out = await _output(request, self.spec.name, parallel_tool_calls)
         messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
         tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
         spec = self.spec
-        sampling = prompts.sampling(request, default_max_tokens=spec.max_output_tokens, loop_control=spec.loop_control,
-                                    text_loop_control=spec.text_loop_control)
+        sampling = prompts.sampling(
+            request,
+            default_max_tokens=spec.max_output_tokens,
+            loop_control=spec.loop_control,
+            text_loop_control=spec.text_loop_control,
+        )
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
@@ -188,8 +207,9 @@ class LocalModel:
             loop.call_soon_threadsafe(self._release, slot, admitted)
 
         try:
-            job = loop.run_in_executor(slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel,
-                                       emit)
+            job = loop.run_in_executor(
+                slot.executor, self._run, slot.context, messages, tools, sampling, out, cancel, emit
+            )
         except BaseException:
             self._release(slot, admitted)
             raise
@@ -202,9 +222,16 @@ class LocalModel:
 
     # --- the generation thread ------------------------------------------------------------
 
-    def _run(self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None,
-             sampling: prompts.Sampling, out: prompts.Output, cancel: threading.Event,
-             emit: Callable[[Event], None]) -> None:
+    def _run(
+        self,
+        context: Context,
+        messages: list[prompts.Message],
+        tools: list[dict[str, Any]] | None,
+        sampling: prompts.Sampling,
+        out: prompts.Output,
+        cancel: threading.Event,
+        emit: Callable[[Event], None],
+    ) -> None:
         try:
             tokens = self._prompt_tokens(context, messages, tools)
             for candidate in range(sampling.n):
@@ -212,8 +239,9 @@ class LocalModel:
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
                 context.set_seed(seed)
-                reason, produced = Generation(context, candidate, tokens, sampling, out, cancel, emit,
-                                              threads=self._threads_each).run()
+                reason, produced = Generation(
+                    context, candidate, tokens, sampling, out, cancel, emit, threads=self._threads_each
+                ).run()
                 self.counts.add(reason, produced)
                 if reason == "CANCELLED":
                     return
@@ -221,20 +249,24 @@ class LocalModel:
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
 
-    def _prompt_tokens(self, context: Context, messages: list[prompts.Message],
-                       tools: list[dict[str, Any]] | None) -> list[int]:
+    def _prompt_tokens(
+        self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None
+    ) -> list[int]:
         assert self._format is not None
         try:
             formatted = self._format(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
-            raise InvalidRequest(f"model {self.spec.name!r} cannot take this conversation: {exc}",
-                                 param="messages") from None
+            raise InvalidRequest(
+                f"model {self.spec.name!r} cannot take this conversation: {exc}", param="messages"
+            ) from None
         tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
         limit = context.size
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
                 f"this model's context window is {limit} tokens, but the messages take {len(tokens)} tokens; "
-                "shorten them", param="messages")
+                "shorten them",
+                param="messages",
+            )
         return tokens
 
 
@@ -292,10 +324,12 @@ async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> Asyn
 
 
 def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.GenerateContentResponse:
-    return g.GenerateContentResponse(candidates=[
-        g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
-        for i in sorted(set(parts) | set(reasons))
-    ])
+    return g.GenerateContentResponse(
+        candidates=[
+            g.Candidate(index=i, content=g.Content(role="model", parts=parts.get(i, [])), finish_reason=reasons.get(i))
+            for i in sorted(set(parts) | set(reasons))
+        ]
+    )
 
 
 class LocalEngine:
@@ -333,8 +367,9 @@ class LocalEngine:
         for model in self._models.values():
             await asyncio.to_thread(model.load)
 
-    def generate(self, model: str, request: g.GenerateContentRequest, *, stream: bool,
-                 parallel_tool_calls: bool = True) -> AsyncIterator[g.GenerateContentResponse]:
+    def generate(
+        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+    ) -> AsyncIterator[g.GenerateContentResponse]:
         """``parallel_tool_calls``: OpenAI's option, which Gemini has no field for. False
         holds the model to one call per answer."""
         local = self._models.get(model)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
@@ -41,7 +42,7 @@ MIN_P = 0.05
 # value (`}, {"name": "`) recurs in every valid answer; with 2, DRY pushed digits of a
 # date-time on forever and turned a second call of one function into another function.
 JSON_RUN = 4
-TEXT_BREAKERS = ("\n", ":", "\"", "*")
+TEXT_BREAKERS = ("\n", ":", '"', "*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,17 @@ class Cancelled(Exception):
 class Generation:
     """Generates candidate ``candidate`` for ``tokens`` (the rendered prompt)."""
 
-    def __init__(self, context: Context, candidate: int, tokens: list[int], s: prompts.Sampling,
-                 out: prompts.Output, cancel: threading.Event, emit: Emit,
-                 threads: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        context: Context,
+        candidate: int,
+        tokens: list[int],
+        s: prompts.Sampling,
+        out: prompts.Output,
+        cancel: threading.Event,
+        emit: Emit,
+        threads: Callable[[], int] | None = None,
+    ) -> None:
         self.context = context
         self.candidate = candidate
         self.prompt = tokens
@@ -106,9 +115,16 @@ class Generation:
         s = self.s
         self._pace()
         for token in self.context.generate(
-                tokens, top_k=TOP_K, top_p=s.top_p, min_p=MIN_P, temperature=s.temperature,
-                frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-                dry=loop_control(s, constrained=constraint is not None), logits_processor=constraint):
+            tokens,
+            top_k=TOP_K,
+            top_p=s.top_p,
+            min_p=MIN_P,
+            temperature=s.temperature,
+            frequency_penalty=s.frequency_penalty,
+            presence_penalty=s.presence_penalty,
+            dry=loop_control(s, constrained=constraint is not None),
+            logits_processor=constraint,
+        ):
             yield token
             self._pace()  # runs when the next token is asked for, before its decode
 

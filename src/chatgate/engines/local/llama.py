@@ -12,9 +12,10 @@ from __future__ import annotations
 import platform
 import threading
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -135,12 +136,15 @@ class Context:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         eos, bos = self._llama.token_eos(), self._llama.token_bos()
-        return cast(ChatFormat, Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        ))
+        return cast(
+            ChatFormat,
+            Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=self._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            ),
+        )
 
     def guidance_tokenizer(self) -> Any:
         """llguidance's view of this model's vocabulary (about a second to build)."""
@@ -174,9 +178,19 @@ class Context:
         """CPU threads for the next decodes (prompt and generation alike)."""
         self._llama._ctx.set_n_threads(threads, threads)
 
-    def generate(self, tokens: Sequence[int], *, temperature: float, top_p: float, top_k: int, min_p: float,
-                 frequency_penalty: float = 0.0, presence_penalty: float = 0.0, dry: Dry | None = None,
-                 logits_processor: LogitsProcessor | None = None) -> Iterator[int]:
+    def generate(
+        self,
+        tokens: Sequence[int],
+        *,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        min_p: float,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        dry: Dry | None = None,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Iterator[int]:
         """Tokens sampled after ``tokens``, one per decode, for as long as the caller asks.
 
         The KV cache is reused for the longest prefix ``tokens`` shares with what this context
@@ -185,9 +199,16 @@ class Context:
         every token generated so far (OpenAI's definition), ``dry`` (loop control), then
         greedy choice at temperature 0, else top-k, top-p, min-p, temperature and the seeded
         draw. Penalties only re-weight what the mask allowed: a masked token stays -inf."""
-        chain = self._chain(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                            frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
-                            dry=dry, logits_processor=logits_processor)
+        chain = self._chain(
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            min_p=min_p,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            dry=dry,
+            logits_processor=logits_processor,
+        )
         llama = self._llama
 
         def tokens_of() -> Iterator[int]:
@@ -199,8 +220,18 @@ class Context:
 
         return tokens_of()
 
-    def _chain(self, *, temperature: float, top_p: float, top_k: int, min_p: float, frequency_penalty: float,
-               presence_penalty: float, dry: Dry | None, logits_processor: LogitsProcessor | None) -> Any:
+    def _chain(
+        self,
+        *,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        min_p: float,
+        frequency_penalty: float,
+        presence_penalty: float,
+        dry: Dry | None,
+        logits_processor: LogitsProcessor | None,
+    ) -> Any:
         import ctypes
 
         import llama_cpp
@@ -209,17 +240,26 @@ class Context:
         chain = LlamaSampler()
         llama = self._llama
         if logits_processor is not None:
+
             def apply(candidates: Any) -> None:
                 array = candidates.contents
                 data = (llama_cpp.llama_token_data * array.size).from_address(ctypes.addressof(array.data.contents))
-                view = np.recarray(shape=(array.size,), buf=data, dtype=np.dtype(
-                    [("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
+                view = np.recarray(
+                    shape=(array.size,),
+                    buf=data,
+                    dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True),
+                )
                 view.logit[:] = logits_processor(llama._input_ids, view.logit)
 
             chain.add_custom(apply)
         if frequency_penalty or presence_penalty:
-            chain.add_penalties(n_vocab=llama.n_vocab(), penalty_last_n=self.size, penalty_repeat=1.0,
-                                penalty_freq=frequency_penalty, penalty_present=presence_penalty)
+            chain.add_penalties(
+                n_vocab=llama.n_vocab(),
+                penalty_last_n=self.size,
+                penalty_repeat=1.0,
+                penalty_freq=frequency_penalty,
+                penalty_present=presence_penalty,
+            )
         if dry is not None and dry.multiplier > 0:
             chain.add_dry(self._model, dry.multiplier, dry.base, dry.allowed_length, self.size, list(dry.breakers))
         if temperature <= 0.0:

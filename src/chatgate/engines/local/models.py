@@ -74,8 +74,9 @@ def configured(settings: Settings) -> dict[str, ModelSettings]:
     if not models:
         models[EMBEDDED_MODEL] = ModelSettings(package=EMBEDDED_PACKAGE, aliases=["smollm2-135m-instruct"])
         if importlib.util.find_spec(GEMMA_PACKAGE) is not None:
-            models[GEMMA_MODEL] = ModelSettings(package=GEMMA_PACKAGE, aliases=["gemma-3-270m"],
-                                                chat_template=GEMMA_TEMPLATE)
+            models[GEMMA_MODEL] = ModelSettings(
+                package=GEMMA_PACKAGE, aliases=["gemma-3-270m"], chat_template=GEMMA_TEMPLATE
+            )
     return models
 
 

@@ -21,9 +21,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import chatgate
 from chatgate.engines.local import llama
@@ -44,7 +45,8 @@ class Verdict:
 
     def __str__(self) -> str:
         return f"extra buffer types {'on' if self.extra_buffers else 'off'}: {self.reason}" + (
-            " (cached)" if self.cached else "")
+            " (cached)" if self.cached else ""
+        )
 
 
 def _child_command() -> list[str]:
@@ -58,8 +60,9 @@ class Probe:
     ``command``: the child program; the model's path is appended to it.
     """
 
-    def __init__(self, state_dir: Path | None = None, *, command: Sequence[str] | None = None,
-                 timeout: float = 300.0) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, *, command: Sequence[str] | None = None, timeout: float = 300.0
+    ) -> None:
         self.cache = state_dir / CACHE_FILE if state_dir is not None else None
         self.command = list(command) if command is not None else _child_command()
         self.timeout = timeout
@@ -82,8 +85,14 @@ class Probe:
             self._known[key] = known
         if not known.extra_buffers:
             again = f" The verdict is cached in {self.cache}: delete it to probe again." if kept else ""
-            log.warning("model %s: serving it without llama.cpp's extra CPU buffer types (AMX, repacked weights): "
-                        "%s. The cost: %s.%s", name, known.reason, COST, again)
+            log.warning(
+                "model %s: serving it without llama.cpp's extra CPU buffer types (AMX, repacked weights): "
+                "%s. The cost: %s.%s",
+                name,
+                known.reason,
+                COST,
+                again,
+            )
         return known
 
     # --- the child ------------------------------------------------------------------------
@@ -97,8 +106,15 @@ class Probe:
         log.info("model %s: checking llama.cpp's extra CPU buffer types in a child process", name)
         self.runs += 1
         try:
-            done = subprocess.run([*self.command, str(path)], env=env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace", timeout=self.timeout)
+            done = subprocess.run(
+                [*self.command, str(path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=self.timeout,
+            )
         except subprocess.TimeoutExpired:
             return Verdict(False, f"the probe did not finish within {self.timeout:.0f} s"), False
         except OSError as exc:
@@ -143,8 +159,11 @@ class Probe:
         data = self._read() or self._machine()
         models = data.get("models")
         models = dict(models) if isinstance(models, dict) else {}
-        models[str(path.resolve())] = {"file": _identity(path), "extra_buffers": verdict.extra_buffers,
-                                       "reason": verdict.reason}
+        models[str(path.resolve())] = {
+            "file": _identity(path),
+            "extra_buffers": verdict.extra_buffers,
+            "reason": verdict.reason,
+        }
         data = {**data, "models": models}
         try:
             self.cache.parent.mkdir(parents=True, exist_ok=True)

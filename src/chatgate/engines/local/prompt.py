@@ -103,14 +103,16 @@ def _answer_schema(config: g.GenerationConfig, model: str) -> dict[str, Any] | N
             log.debug("local model %s: a response schema without a JSON MIME type is ignored", model)
         return None
     if mime != "application/json":
-        raise Unsupported(f"local model {model!r} can answer in text/plain or application/json, not {mime}",
-                          param="response_format")
+        raise Unsupported(
+            f"local model {model!r} can answer in text/plain or application/json, not {mime}", param="response_format"
+        )
     param = "response_format.json_schema.schema"
     if config.response_json_schema is not None:
         return schemas.validate(config.response_json_schema, param, "the response_format schema")
     if config.response_schema is not None:
-        return schemas.validate(schemas.from_openapi(config.response_schema, param), param,
-                                "the response_format schema")
+        return schemas.validate(
+            schemas.from_openapi(config.response_schema, param), param, "the response_format schema"
+        )
     return schemas.ANY_OBJECT
 
 
@@ -132,8 +134,9 @@ def messages(request: g.GenerateContentRequest, model: str, out: Output, *, temp
     if out.answer_schema is not None:
         # The grammar holds the answer to the schema; a small model fills it far better
         # when it can read what the fields mean.
-        extra.append("Answer with JSON that follows this JSON Schema:\n"
-                     + json.dumps(out.answer_schema, ensure_ascii=False))
+        extra.append(
+            "Answer with JSON that follows this JSON Schema:\n" + json.dumps(out.answer_schema, ensure_ascii=False)
+        )
     system = "\n\n".join(t for t in (system, *extra) if t)
     if system:
         result.append({"role": "system", "content": system})
@@ -178,8 +181,13 @@ def _result_content(response: g.FunctionResponse) -> str:
     return json.dumps(response.response, ensure_ascii=False)
 
 
-def sampling(request: g.GenerateContentRequest, *, default_max_tokens: int | None = None,
-             loop_control: float = 0.0, text_loop_control: float = 0.0) -> Sampling:
+def sampling(
+    request: g.GenerateContentRequest,
+    *,
+    default_max_tokens: int | None = None,
+    loop_control: float = 0.0,
+    text_loop_control: float = 0.0,
+) -> Sampling:
     """The request's sampling options, with the model's defaults for what it leaves out."""
     config = request.generation_config or g.GenerationConfig()
     return Sampling(

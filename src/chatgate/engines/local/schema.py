@@ -51,8 +51,21 @@ _UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[(.*?)\]")
 
 # Gemini's OpenAPI-subset Schema (``parameters``, ``responseSchema``): its field → JSON Schema.
 _OPENAPI_KEPT = {
-    "description", "title", "enum", "format", "pattern", "minimum", "maximum", "minLength",
-    "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "required", "default",
+    "description",
+    "title",
+    "enum",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+    "default",
 }
 
 
@@ -101,14 +114,22 @@ def closed(node: Any, names: bool = False) -> Any:
     return out
 
 
-def bounded(schema: dict[str, Any], depth: int = MAX_DEPTH, max_nodes: int = MAX_EXPANDED_NODES,
-            max_nesting: int = MAX_EXPANDED_NESTING) -> dict[str, Any]:
+def bounded(
+    schema: dict[str, Any],
+    depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_EXPANDED_NODES,
+    max_nesting: int = MAX_EXPANDED_NESTING,
+) -> dict[str, Any]:
     """``schema`` with its recursive local references unrolled ``depth`` levels deep.
 
     Raises ``SchemaTooLarge`` as soon as the copy passes ``max_nodes`` nodes or
     ``max_nesting`` levels, so the work done on a hostile schema stays bounded too."""
-    defs = {f"#/{key}/{name}": body for key in ("$defs", "definitions")
-            if isinstance(schema.get(key), dict) for name, body in schema[key].items()}
+    defs = {
+        f"#/{key}/{name}": body
+        for key in ("$defs", "definitions")
+        if isinstance(schema.get(key), dict)
+        for name, body in schema[key].items()
+    }
     root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
     defs["#"] = root
     recursive = _in_cycles({ref: _refs(body) for ref, body in defs.items()})
@@ -211,8 +232,9 @@ def validate(schema: Any, param: str, what: str) -> dict[str, Any]:
     try:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(with_options(schema))
     except SchemaTooLarge as exc:
-        raise InvalidRequest(f"{what} is too large for the local engine: {exc}", param=param,
-                             code="schema_too_large") from None
+        raise InvalidRequest(
+            f"{what} is too large for the local engine: {exc}", param=param, code="schema_too_large"
+        ) from None
     except (ValueError, TypeError) as exc:  # not serialisable as JSON
         raise InvalidRequest(f"{what} is not a valid JSON Schema: {exc}", param=param, code="invalid_schema") from None
     failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
@@ -225,9 +247,13 @@ def validate(schema: Any, param: str, what: str) -> dict[str, Any]:
         keywords = ", ".join(f"`{k}`" for k in names)
         raise Unsupported(
             f"{what}: the local engine cannot enforce the JSON Schema keyword(s) {keywords}; "
-            "remove them or use a Gemini model", param=param, code="unsupported_schema")
-    raise InvalidRequest(f"{what} is not a valid JSON Schema: {_first_line(message)}", param=param,
-                         code="invalid_schema")
+            "remove them or use a Gemini model",
+            param=param,
+            code="unsupported_schema",
+        )
+    raise InvalidRequest(
+        f"{what} is not a valid JSON Schema: {_first_line(message)}", param=param, code="invalid_schema"
+    )
 
 
 def check_grammar(grammar: str) -> None:

@@ -21,7 +21,7 @@ class StopFilter:
             self._held = ""
             return held[:cut]
         keep = self._partial_suffix(held)
-        self._held = held[len(held) - keep:] if keep else ""
+        self._held = held[len(held) - keep :] if keep else ""
         return held[: len(held) - keep]
 
     def flush(self) -> str:

@@ -95,8 +95,11 @@ def _parameters(declaration: g.FunctionDeclaration, param: str) -> dict[str, Any
         return schemas.NO_ARGUMENTS
     found = schemas.validate(found, where, f"the parameters of function `{declaration.name}`")
     if found.get("type", "object") != "object":
-        raise InvalidRequest(f"the parameters of function `{declaration.name}` must be an object schema",
-                             param=where, code="invalid_schema")
+        raise InvalidRequest(
+            f"the parameters of function `{declaration.name}` must be an object schema",
+            param=where,
+            code="invalid_schema",
+        )
     return {**found, "type": "object"}
 
 
@@ -106,8 +109,12 @@ def _parameters(declaration: g.FunctionDeclaration, param: str) -> dict[str, Any
 def template_tools(tools: Toolset) -> list[dict[str, Any]]:
     """The tool list in the shape chat templates take (OpenAI's)."""
     return [
-        {"type": "function", "function": {"name": f.name, "description": f.description or "", "parameters": f.parameters}}
-        for f in tools.functions if f.name in tools.allowed
+        {
+            "type": "function",
+            "function": {"name": f.name, "description": f.description or "", "parameters": f.parameters},
+        }
+        for f in tools.functions
+        if f.name in tools.allowed
     ]
 
 
@@ -116,7 +123,9 @@ def system_text(tools: Toolset, *, parallel: bool) -> str:
     listing = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in template_tools(tools))
     lines = [
         "You can call functions. Their names, descriptions and JSON Schema parameters:",
-        "<tools>", listing, "</tools>",
+        "<tools>",
+        listing,
+        "</tools>",
         "To call a function, answer with its name and arguments in this exact format:",
         f'{OPEN}\n{{"name": "<function name>", "arguments": <JSON object>}}\n{CLOSE}',
     ]
@@ -142,8 +151,11 @@ def response_text(response: g.FunctionResponse) -> str:
 
 def template_call(call: g.FunctionCall) -> dict[str, Any]:
     """A past call in the shape tool-aware chat templates take."""
-    return {"id": call.id or "", "type": "function",
-            "function": {"name": call.name or "", "arguments": call.args or {}}}
+    return {
+        "id": call.id or "",
+        "type": "function",
+        "function": {"name": call.name or "", "arguments": call.args or {}},
+    }
 
 
 # --- the grammar ----------------------------------------------------------------------------
@@ -222,7 +234,7 @@ class CallReader:
                     continue
                 self._call = CallStart(rules.new_call_id(), match.group(1))
                 events.append(self._call)
-                text, self._buffer = self._buffer[match.end():], ""
+                text, self._buffer = self._buffer[match.end() :], ""
                 self._reader, self._args = ArgsReader(), []
                 continue
             partial = self._reader.feed(text)

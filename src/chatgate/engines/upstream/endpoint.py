@@ -60,15 +60,15 @@ class UpstreamEndpoint:
         self.settings = settings
         self.default_model: str | None = settings.model
         self.timeout = settings.timeout
-        self.replicas = [
-            Replica(endpoint_id, i, url, settings.health_path) for i, url in enumerate(settings.upstreams)
-        ]
+        self.replicas = [Replica(endpoint_id, i, url, settings.health_path) for i, url in enumerate(settings.upstreams)]
         self.admission = Admission(f"endpoint {endpoint_id!r}", settings.max_concurrency, settings.queue_size)
         self._balancer = Balancer(self.replicas)
-        headers = {"Accept": "application/json, text/event-stream",
-                   # Relay bytes as they come: no decompression on the way.
-                   "Accept-Encoding": "identity",
-                   "User-Agent": "chatgate"}
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            # Relay bytes as they come: no decompression on the way.
+            "Accept-Encoding": "identity",
+            "User-Agent": "chatgate",
+        }
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         # Case-insensitive, so the configured headers replace ours rather than doubling them.
@@ -83,8 +83,14 @@ class UpstreamEndpoint:
         connect = min(settings.connect_timeout, settings.timeout)
         self._client = HttpClient(connect_timeout=connect, read_timeout=settings.timeout)
         self._fresh = HttpClient(connect_timeout=connect, read_timeout=settings.timeout, keepalive=False)
-        self._prober = Prober(self.replicas, self._client, self._fresh, self._headers,
-                              settings.health_interval, settings.unhealthy_threshold)
+        self._prober = Prober(
+            self.replicas,
+            self._client,
+            self._fresh,
+            self._headers,
+            settings.health_interval,
+            settings.unhealthy_threshold,
+        )
         self._probing: asyncio.Task[None] | None = None
 
     # lifecycle
@@ -158,8 +164,9 @@ class UpstreamEndpoint:
             replica.succeeded()
         return replica, response
 
-    async def _retry(self, replica: Replica, client: HttpClient, body: bytes,
-                     tried: tuple[Replica, ...]) -> HttpResponse:
+    async def _retry(
+        self, replica: Replica, client: HttpClient, body: bytes, tried: tuple[Replica, ...]
+    ) -> HttpResponse:
         """The one retry; every failure of it counts against its replica."""
         replica.outstanding += 1
         try:
@@ -172,8 +179,9 @@ class UpstreamEndpoint:
                 replica.failed(f"could not be reached ({describe(exc)})", self.settings.unhealthy_threshold)
                 raise self._down(failure, tried=(*tried, replica)) from exc
             if kind is Outcome.CLOSED:
-                replica.failed(f"closed the connection without answering ({describe(exc)})",
-                               self.settings.unhealthy_threshold)
+                replica.failed(
+                    f"closed the connection without answering ({describe(exc)})", self.settings.unhealthy_threshold
+                )
             raise failure from exc
         except BaseException:
             replica.outstanding -= 1
@@ -210,9 +218,7 @@ class UpstreamEndpoint:
             body = b""  # the status is enough to describe the failure
         if 200 <= status < 300:
             kind = content_type.split(";")[0]
-            raise UpstreamError(
-                f"{replica.name} answered with {kind}, not JSON: is it an OpenAI-compatible server?"
-            )
+            raise UpstreamError(f"{replica.name} answered with {kind}, not JSON: is it an OpenAI-compatible server?")
         log.info("endpoint=%s upstream=%s answered HTTP %d", self.endpoint_id, replica.label, status)
         raise upstream_error(
             replica.name, status, response.reason, content_type, body, response.headers.get("retry-after")

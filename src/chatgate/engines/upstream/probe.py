@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 from chatgate.engines.http_errors import CLIENT_ERRORS, Outcome, describe, outcome
 from chatgate.engines.httpclient import HttpClient
@@ -21,8 +21,15 @@ log = logging.getLogger("chatgate.upstream")
 
 
 class Prober:
-    def __init__(self, replicas: list[Replica], pooled: HttpClient, fresh: HttpClient,
-                 headers: Mapping[str, str], interval: float, threshold: int) -> None:
+    def __init__(
+        self,
+        replicas: list[Replica],
+        pooled: HttpClient,
+        fresh: HttpClient,
+        headers: Mapping[str, str],
+        interval: float,
+        threshold: int,
+    ) -> None:
         self._replicas = replicas
         self._pooled = pooled
         self._fresh = fresh

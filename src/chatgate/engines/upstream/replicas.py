@@ -41,8 +41,13 @@ class Replica:
         self.last_error = reason
         if self.healthy and self.failures >= threshold:
             self.healthy = False
-            log.warning("endpoint=%s upstream=%s ejected after %d failures: %s",
-                        self.endpoint_id, self.label, self.failures, reason)
+            log.warning(
+                "endpoint=%s upstream=%s ejected after %d failures: %s",
+                self.endpoint_id,
+                self.label,
+                self.failures,
+                reason,
+            )
 
     def succeeded(self) -> None:
         self.failures = 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from chatgate.engines.http_errors import CLIENT_ERRORS, transport_error
 from chatgate.engines.httpclient import HttpResponse
@@ -46,8 +47,9 @@ class UpstreamResponse:
     it goes by.
     """
 
-    def __init__(self, endpoint_id: str, replica: Replica, response: HttpResponse, timeout: float,
-                 on_close: Callable[[], None]) -> None:
+    def __init__(
+        self, endpoint_id: str, replica: Replica, response: HttpResponse, timeout: float, on_close: Callable[[], None]
+    ) -> None:
         self.endpoint_id = endpoint_id
         self._replica = replica
         self._response = response
@@ -106,6 +108,10 @@ class UpstreamResponse:
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "endpoint=%s upstream=%s status=%d outcome=%s seconds=%.3f usage=%s",
-                    self.endpoint_id, self._replica.label, self.status, self._outcome,
-                    time.monotonic() - self._started, self.usage,
+                    self.endpoint_id,
+                    self._replica.label,
+                    self.status,
+                    self._outcome,
+                    time.monotonic() - self._started,
+                    self.usage,
                 )
