@@ -24,6 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
             ["bench/extra_buffers.py", "--tokens", "4", "--repeat", "1"], marks=pytest.mark.model, id="extra_buffers"
         ),
         pytest.param(["bench/soak.py", "--minutes", "0.1"], marks=pytest.mark.model),
+        pytest.param(
+            [
+                "bench/loop_control.py",
+                "--seeds",
+                "1",
+                "--max-tokens",
+                "8",
+                "--temperatures",
+                "0",
+                "--cases",
+                "event,tool",
+            ],
+            marks=pytest.mark.model,
+            id="loop_control",
+        ),
     ],
 )
 def test_benchmark_runs(script: list[str]) -> None:

@@ -10,7 +10,8 @@ before anything starts.
     [auth]      enabled, api_keys, keys (scoped to projects), state_dir, max_token_lifetime
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
-    [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers: defaults for every local model
+    [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers,
+                max_output_tokens, loop_control, text_loop_control: defaults for every local model
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
     [limits]    default_output_tokens; [limits.default], [limits.projects.<p>], [limits.keys.<name>],
@@ -137,6 +138,13 @@ class LocalSettings(_Section):
     # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes them in a child
     # process before serving (engines/local/probe.py); "on" and "off" decide without a probe.
     extra_buffers: Literal["auto", "on", "off"] = "auto"
+    # Tokens an answer may have when the request names no max_tokens (a small model may
+    # otherwise write until the context is full).
+    max_output_tokens: Annotated[int, Meta(ge=1)] = 1024
+    # Loop control: the strength of llama.cpp's DRY sampler under a grammar (JSON answers,
+    # tool-call arguments) and for free text; 0 turns it off.
+    loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.8
+    text_loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.0
 
 
 class ModelSettings(_Section):
@@ -149,6 +157,9 @@ class ModelSettings(_Section):
     parallel: Annotated[int, Meta(ge=1, le=64)] | None = None
     chat_template: str | None = None  # override the GGUF's own template
     extra_buffers: Literal["auto", "on", "off"] | None = None
+    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
+    loop_control: Annotated[float, Meta(ge=0, le=10)] | None = None
+    text_loop_control: Annotated[float, Meta(ge=0, le=10)] | None = None
     aliases: list[str] = msgspec.field(default_factory=list)
 
 

@@ -51,6 +51,8 @@ def test_gemini_section_from_environment() -> None:
         ("[endpoints.vllm]\nupstreams = ['ftp://x']\n", "endpoints.vllm"),
         ("[endpoints.empty]\n", "endpoints.empty"),
         ("[models.m]\npath = 'a.gguf'\npackage = 'p'\n", "models.m"),
+        ("[local]\nmax_output_tokens = 0\n", "local.max_output_tokens"),
+        ("[local]\nloop_control = -1\n", "local.loop_control"),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path: Path, text: str, named: str) -> None:
@@ -77,3 +79,18 @@ def test_state_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert config.state_dir(config.load(None, environ={})) == tmp_path / "chatgate"
     explicit = config.load(None, environ={}, overrides={"auth": {"state_dir": str(tmp_path / "s")}})
     assert config.state_dir(explicit) == tmp_path / "s"
+
+
+def test_local_output_cap_and_loop_control_per_model(tmp_path: Path) -> None:
+    from chatgate.engines.local.models import spec
+
+    text = (
+        "[local]\nmax_output_tokens = 500\ntext_loop_control = 0.5\n"
+        "[models.m]\npath = 'm.gguf'\nmax_output_tokens = 200\nloop_control = 0\n"
+    )
+    (tmp_path / "m.gguf").write_bytes(b"")
+    settings = config.load(write(tmp_path, text.replace("m.gguf", str(tmp_path / "m.gguf"))), environ={})
+    model = spec("m", settings.models["m"], settings.local)
+    assert (model.max_output_tokens, model.loop_control, model.text_loop_control) == (200, 0.0, 0.5)
+    default = config.LocalSettings()
+    assert default.max_output_tokens == 1024 and default.loop_control > 0 and default.text_loop_control == 0

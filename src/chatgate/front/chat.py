@@ -27,6 +27,10 @@ from chatgate.translate.stream import StreamTranslator
 
 log = logging.getLogger("chatgate.chat")
 
+# The model that really answered: the body echoes the client's name for it, which with
+# ``[gemini] local_fallback`` is a Gemini model's while a local model wrote the answer.
+MODEL_HEADER = "x-chatgate-model"
+
 
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.chatgate
@@ -53,6 +57,8 @@ async def chat_completions(request: Request) -> Response:
     else:
         target = state.targets.endpoint(endpoint_id, name)
     echo = name or target.model  # the answer carries the client's name for the model
+    log.info("model %r answered by %s", echo, target.label)
+    answered = {MODEL_HEADER: target.label}
     run, rendering = pipeline.openai_run(
         target.engine, target.model, target.label, chat, echo, deadline=state.deadlines.start()
     )
@@ -67,7 +73,9 @@ async def chat_completions(request: Request) -> Response:
             stream = await pipeline.Stream.open(run, record=record, receive=request.receive)
             body = stream.events(StreamTranslator(rendering), failed=_failed, done=sse.DONE)
             streaming = True  # the stream ends the lease when it closes
-            return StreamingResponse(sse.coalesced(body), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+            return StreamingResponse(
+                sse.coalesced(body), media_type=sse.MEDIA_TYPE, headers={**sse.HEADERS, **answered}
+            )
         completion = await pipeline.chat_completion(run, rendering, record=record, receive=request.receive)
     except ClientGone:
         log.info("client went away; generation stopped")
@@ -75,7 +83,7 @@ async def chat_completions(request: Request) -> Response:
     finally:
         if not streaming:
             lease.end(None)  # a no-op when the usage has settled it
-    return Response(encoder.encode(completion), media_type="application/json")
+    return Response(encoder.encode(completion), media_type="application/json", headers=answered)
 
 
 def _estimate(state: AppState, size: int, body: dict[str, object]) -> int:

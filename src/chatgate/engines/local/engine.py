@@ -194,7 +194,13 @@ class LocalModel:
             if _compiles(request)
             else prompts.output(request, self.spec.name, parallel_tool_calls=parallel_tool_calls)
         )
-        sampling = prompts.sampling(request)
+        spec = self.spec
+        sampling = prompts.sampling(
+            request,
+            default_max_tokens=spec.max_output_tokens,
+            loop_control=spec.loop_control,
+            text_loop_control=spec.text_loop_control,
+        )
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()

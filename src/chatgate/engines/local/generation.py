@@ -25,12 +25,24 @@ from typing import Any
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.constrain import Constraint
-from chatgate.engines.local.llama import Context
+from chatgate.engines.local.llama import Context, Dry
 from chatgate.engines.local.stops import StopFilter
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
 TOP_K = 40
 MIN_P = 0.05
+
+# Loop control is llama.cpp's DRY sampler, on by default under a grammar (config
+# ``loop_control``): a small model writing JSON tends to repeat one array item or one string
+# until the budget is gone, and the mask alone cannot stop it (the repeat is valid JSON).
+# Under a grammar DRY has no sequence breakers, so a repeated run of JSON grows across quotes
+# and colons and a whole repeated item costs far more than a repeated key. Free text keeps
+# DRY's usual breakers: a run restarts at a new line, a colon, a quote.
+# Under a grammar a run of up to this many tokens repeats freely: the scaffolding before a
+# value (`}, {"name": "`) recurs in every valid answer; with 2, DRY pushed digits of a
+# date-time on forever and turned a second call of one function into another function.
+JSON_RUN = 4
+TEXT_BREAKERS = ("\n", ":", '"', "*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +93,7 @@ class Generation:
         self.cancel = cancel
         self.emit = emit
         room = context.size - len(tokens)
-        self.max_tokens = min(s.max_tokens or room, room)
+        self.max_tokens = min(s.max_tokens or s.default_max_tokens or room, room)
         self.produced = 0
         # CPU threads for the next decode, shared with the model's other running contexts.
         self._threads = threads
@@ -110,6 +122,7 @@ class Generation:
             temperature=s.temperature,
             frequency_penalty=s.frequency_penalty,
             presence_penalty=s.presence_penalty,
+            dry=loop_control(s, constrained=constraint is not None),
             logits_processor=constraint,
         ):
             yield token
@@ -203,6 +216,17 @@ class Generation:
         router.feed(decoder.decode(b"", final=True))
         router.finish()
         return reason
+
+
+def loop_control(s: prompts.Sampling, *, constrained: bool) -> Dry | None:
+    """The DRY sampler for this request: one strength under a grammar (JSON, tool-call
+    arguments), another for free text."""
+    strength = s.loop_control if constrained else s.text_loop_control
+    if strength <= 0:
+        return None
+    if constrained:
+        return Dry(strength, allowed_length=JSON_RUN, breakers=())
+    return Dry(strength, breakers=TEXT_BREAKERS)
 
 
 class _Router:

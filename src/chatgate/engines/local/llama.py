@@ -13,6 +13,7 @@ import platform
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -25,6 +26,19 @@ LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # no argument for ``use_extra_bufts``; loading without extra buffer types swaps that function
 # for the duration of one load, so loads are serialised.
 _loading = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Dry:
+    """llama.cpp's DRY ("don't repeat yourself") sampler: a token that would extend a run
+    of tokens already generated, longer than ``allowed_length``, loses
+    ``multiplier * base ** (run - allowed_length)`` of its logit. A run restarts after a
+    ``breakers`` string (none: JSON's quotes and colons would cut every run short)."""
+
+    multiplier: float
+    base: float = 1.75
+    allowed_length: int = 2
+    breakers: tuple[str, ...] = ()
 
 
 class ChatFormat(Protocol):
@@ -174,26 +188,89 @@ class Context:
         min_p: float,
         frequency_penalty: float = 0.0,
         presence_penalty: float = 0.0,
+        dry: Dry | None = None,
         logits_processor: LogitsProcessor | None = None,
     ) -> Iterator[int]:
         """Tokens sampled after ``tokens``, one per decode, for as long as the caller asks.
 
         The KV cache is reused for the longest prefix ``tokens`` shares with what this context
-        decoded last. ``logits_processor`` runs first in the sampler chain, before penalties,
-        top-k/top-p and temperature."""
-        from llama_cpp import LogitsProcessorList
-
-        return self._llama.generate(
-            list(tokens),
-            top_k=top_k,
+        decoded last. The sampler chain, in llama.cpp's own order: ``logits_processor`` (a
+        grammar's mask: it decides what is allowed), frequency and presence penalties over
+        every token generated so far (OpenAI's definition), ``dry`` (loop control), then
+        greedy choice at temperature 0, else top-k, top-p, min-p, temperature and the seeded
+        draw. Penalties only re-weight what the mask allowed: a masked token stays -inf."""
+        chain = self._chain(
+            temperature=temperature,
             top_p=top_p,
+            top_k=top_k,
             min_p=min_p,
-            temp=temperature,
-            repeat_penalty=1.0,
             frequency_penalty=frequency_penalty,
             presence_penalty=presence_penalty,
-            logits_processor=LogitsProcessorList([logits_processor]) if logits_processor is not None else None,
+            dry=dry,
+            logits_processor=logits_processor,
         )
+        llama = self._llama
+
+        def tokens_of() -> Iterator[int]:
+            inner = llama.generate(list(tokens), reset=True)
+            # ``Llama.generate`` builds its sampler chain on its first step, from arguments
+            # that have no room for DRY: it is handed this chain instead.
+            llama._init_sampler = lambda **_: chain  # type: ignore[method-assign]
+            yield from inner
+
+        return tokens_of()
+
+    def _chain(
+        self,
+        *,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        min_p: float,
+        frequency_penalty: float,
+        presence_penalty: float,
+        dry: Dry | None,
+        logits_processor: LogitsProcessor | None,
+    ) -> Any:
+        import ctypes
+
+        import llama_cpp
+        from llama_cpp._internals import LlamaSampler
+
+        chain = LlamaSampler()
+        llama = self._llama
+        if logits_processor is not None:
+
+            def apply(candidates: Any) -> None:
+                array = candidates.contents
+                data = (llama_cpp.llama_token_data * array.size).from_address(ctypes.addressof(array.data.contents))
+                view = np.recarray(
+                    shape=(array.size,),
+                    buf=data,
+                    dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True),
+                )
+                view.logit[:] = logits_processor(llama._input_ids, view.logit)
+
+            chain.add_custom(apply)
+        if frequency_penalty or presence_penalty:
+            chain.add_penalties(
+                n_vocab=llama.n_vocab(),
+                penalty_last_n=self.size,
+                penalty_repeat=1.0,
+                penalty_freq=frequency_penalty,
+                penalty_present=presence_penalty,
+            )
+        if dry is not None and dry.multiplier > 0:
+            chain.add_dry(self._model, dry.multiplier, dry.base, dry.allowed_length, self.size, list(dry.breakers))
+        if temperature <= 0.0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(top_k)
+            chain.add_top_p(top_p, 1)
+            chain.add_min_p(min_p, 1)
+            chain.add_temp(temperature)
+            chain.add_dist(llama._seed)
+        return chain
 
     def close(self) -> None:
         self._llama.close()

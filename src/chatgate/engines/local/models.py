@@ -25,6 +25,9 @@ GEMMA_TEMPLATE = (
 )
 
 
+_DEFAULTS = LocalSettings()
+
+
 class ModelUnavailable(Exception):
     """A configured model's weights cannot be found."""
 
@@ -41,6 +44,9 @@ class LocalModelSpec:
     aliases: tuple[str, ...] = field(default_factory=tuple)
     # llama.cpp's extra CPU buffer types: "auto" (probe), "on" or "off" (probe.py).
     extra_buffers: Literal["auto", "on", "off"] = "auto"
+    max_output_tokens: int = _DEFAULTS.max_output_tokens  # when the request names none
+    loop_control: float = _DEFAULTS.loop_control  # DRY's strength under a grammar
+    text_loop_control: float = _DEFAULTS.text_loop_control  # DRY's strength for free text
 
 
 def package_gguf(package: str) -> Path:
@@ -99,4 +105,7 @@ def spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModel
         chat_template=model.chat_template,
         aliases=tuple(model.aliases),
         extra_buffers=model.extra_buffers or defaults.extra_buffers,
+        max_output_tokens=model.max_output_tokens or defaults.max_output_tokens,
+        loop_control=defaults.loop_control if model.loop_control is None else model.loop_control,
+        text_loop_control=defaults.text_loop_control if model.text_loop_control is None else model.text_loop_control,
     )

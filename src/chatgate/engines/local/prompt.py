@@ -34,8 +34,12 @@ class Sampling:
     top_p: float = DEFAULT_TOP_P
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    # Loop control: DRY's multiplier under a grammar and for free text (0: off).
+    loop_control: float = 0.0
+    text_loop_control: float = 0.0
     seed: int | None = None
     max_tokens: int | None = None
+    default_max_tokens: int | None = None  # the model's cap when the request names none
     stop: tuple[str, ...] = ()
     n: int = 1
 
@@ -177,7 +181,14 @@ def _result_content(response: g.FunctionResponse) -> str:
     return json.dumps(response.response, ensure_ascii=False)
 
 
-def sampling(request: g.GenerateContentRequest) -> Sampling:
+def sampling(
+    request: g.GenerateContentRequest,
+    *,
+    default_max_tokens: int | None = None,
+    loop_control: float = 0.0,
+    text_loop_control: float = 0.0,
+) -> Sampling:
+    """The request's sampling options, with the model's defaults for what it leaves out."""
     config = request.generation_config or g.GenerationConfig()
     return Sampling(
         temperature=DEFAULT_TEMPERATURE if config.temperature is None else config.temperature,
@@ -186,6 +197,9 @@ def sampling(request: g.GenerateContentRequest) -> Sampling:
         presence_penalty=config.presence_penalty or 0.0,
         seed=config.seed,
         max_tokens=config.max_output_tokens,
+        default_max_tokens=default_max_tokens,
+        loop_control=loop_control,
+        text_loop_control=text_loop_control,
         stop=tuple(config.stop_sequences or ()),
         n=config.candidate_count or 1,
     )
