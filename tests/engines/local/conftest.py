@@ -30,6 +30,18 @@ class Runner:
 
         return self.loop.run_until_complete(collect())
 
+    def idle(self, limit: float = 30.0) -> bool:
+        """Run the loop until the engine holds no context (its generation thread hands the
+        context back through this loop), within ``limit`` seconds; whether it got there."""
+
+        async def wait() -> bool:
+            deadline = self.loop.time() + limit
+            while self.engine.busy and self.loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            return not self.engine.busy
+
+        return self.loop.run_until_complete(wait())
+
     def candidate(self, request: g.GenerateContentRequest, **kwargs: Any) -> g.Candidate:
         """The one candidate of a non-streamed answer."""
         [response] = self.chunks(request, **kwargs)

@@ -161,7 +161,9 @@ def test_engine_refuses_before_yielding(local: Any) -> None:
     broken stream), and the model stays usable."""
     with pytest.raises(Unsupported):
         local.chunks(schema_request({"type": "array", "uniqueItems": True}), stream=True)
-    assert not local.engine.busy
+    # Schemas compile after admission, on the context's thread: the context comes back once
+    # that thread has handed it to the event loop.
+    assert local.idle()
 
 
 def test_auto_and_none_without_tools_are_accepted() -> None:
