@@ -7,7 +7,9 @@ answered with a generic 500 that leaks nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -27,6 +29,65 @@ def error_response(error: ChatgateError) -> Response:
     return Response(
         encoder.encode(error.to_dict()), status_code=error.status, media_type="application/json", headers=headers
     )
+
+
+# google.rpc.Code names by HTTP status, as Google's APIs answer them.
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def google_status(status: int) -> str:
+    return GOOGLE_STATUS.get(status) or ("INVALID_ARGUMENT" if status < 500 else "INTERNAL")
+
+
+def google_error_response(error: ChatgateError) -> Response:
+    """``error`` in Google's shape, for the native Gemini routes:
+    ``{"error": {"code", "message", "status"}}``; a Google error relayed keeps its own status name."""
+    name = error.extra.get("status")
+    body = {
+        "error": {
+            "code": error.status,
+            "message": error.message,
+            "status": name if isinstance(name, str) else google_status(error.status),
+        }
+    }
+    return Response(encoder.encode(body), status_code=error.status, media_type="application/json", headers=error.headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def google_errors(handler: Handler) -> Handler:
+    """A route that answers its errors in Google's shape instead of OpenAI's."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ChatgateError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.message)
+            return google_error_response(exc)
+        except RecursionError:
+            return google_error_response(InvalidRequest("the request nests too deeply", code="nesting_too_deep"))
+
+    return wrapped
 
 
 async def on_chatgate_error(request: Request, exc: Exception) -> Response:
