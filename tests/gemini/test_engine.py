@@ -141,6 +141,33 @@ async def test_requests_go_through_the_proxy_the_environment_names(
     )
 
 
+async def test_the_proxy_is_looked_up_once_per_origin_on_the_event_loop(
+    fake: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp's own ``trust_env`` looks up the proxy and ``.netrc`` on a worker thread for
+    every request; chatgate does it once per origin, and never off the loop."""
+    import threading
+
+    from chatgate.engines import httpclient
+
+    lookups: list[str] = []
+    real = httpclient.get_env_proxy_for_url
+
+    def counting(url: object) -> object:
+        lookups.append(threading.current_thread().name)
+        return real(url)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpclient, "get_env_proxy_for_url", counting)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    engine = GeminiEngine(GeminiSettings(project="proj", access_token="tok", base_url=fake.url))
+    for _ in range(3):
+        fake.reply(200, OK)
+        assert len(await collect(engine)) == 1
+    await engine.aclose()
+    assert lookups == [threading.current_thread().name]
+    assert len(fake.seen) == 3
+
+
 async def test_retry_after_429_is_honoured_then_success(fake: FakeGemini, engine: GeminiEngine) -> None:
     fake.reply(429, [error("RESOURCE_EXHAUSTED", 429)], headers={"Retry-After": "0"})
     fake.reply(503, error("UNAVAILABLE", 503))
