@@ -67,7 +67,9 @@ def test_client_disconnect_stops_streaming_generation(live: LiveServer, auth: di
     assert counts(live)[0] == cancelled + 1
     assert counts(live)[1] - tokens < LONG["max_tokens"]
     # The engine takes the next request at once.
-    r = httpx.post(live.url + "/v1/chat/completions", headers=auth, json={**LONG, "stream": False, "max_tokens": 3})
+    r = httpx.post(
+        live.url + "/v1/chat/completions", headers=auth, json={**LONG, "stream": False, "max_tokens": 3}, timeout=60
+    )
     assert r.status_code == 200
 
 
