@@ -11,8 +11,6 @@ chatgate itself sends Gemini for the same OpenAI request.
 from __future__ import annotations
 
 import json
-import os
-import stat as st
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 
 from chatgate.protocols import openai as o
 from chatgate.translate.request import to_gemini
-from tests.browser.helpers import open_page, wait_state
+from tests.browser.helpers import open_page, token_shell, wait_state
 from tests.conftest import make_settings
 from tests.front.fake import FakeEngine
 from tests.gemini import discovery
@@ -136,16 +134,6 @@ def test_the_genai_tab_is_offered_for_openapi_models_only(page: Any, server: Liv
     assert page.locator("[data-lang=genai]").is_visible()
 
 
-def sdk_env(tmp_path: Path) -> dict[str, str]:
-    """A user's shell where ``chatgate token`` prints TOKEN."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    shim = bin_dir / "chatgate"
-    shim.write_text(f"#!/bin/sh\necho {TOKEN}\n")
-    shim.chmod(shim.stat().st_mode | st.S_IEXEC)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-
-
 def run_genai(code: str, server: LiveServer, google: FakeGemini, tmp_path: Path) -> Any:
     """Run the snippet with its base URL pointed at the fake Google; what the SDK sent."""
     pytest.importorskip("google.genai", reason="google-genai is not installed (pip install -e '.[test]')")
@@ -155,7 +143,7 @@ def run_genai(code: str, server: LiveServer, google: FakeGemini, tmp_path: Path)
     google.reply(body=GEMINI_REPLY)
     done = subprocess.run(
         [sys.executable, "-c", code.replace(base, f"base_url={json.dumps(google.url)}")],
-        env=sdk_env(tmp_path),
+        env=token_shell(tmp_path, TOKEN),
         capture_output=True,
         text=True,
         timeout=120,
