@@ -107,6 +107,7 @@ def test_the_picker_groups_local_models_gemini_and_the_projects_endpoints(page: 
     wait_state(page, "ready")
     endpoints = dict(groups(page))["Endpoints"]
     assert endpoints == ["fake-ep: fake/model-a", "local: fake/model-a", "team-b: fake/model-a"]
+    page.evaluate("() => { document.getElementById('model').size = 9; }")  # the groups, in the screenshot
 
 
 def test_gemini_models_listed_by_the_server_get_their_own_group(page: Any, server: LiveServer) -> None:
