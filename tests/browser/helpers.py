@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat as st
+from pathlib import Path
 from typing import Any
 
 
@@ -31,6 +34,17 @@ def wait_state(page: Any, state: str) -> None:
 def wait_ready(page: Any) -> None:
     """Sending sets the state to ``busy`` synchronously, so ``ready`` means the answer ended."""
     wait_state(page, "ready")
+
+
+def token_shell(tmp_path: Path, token: str) -> dict[str, str]:
+    """The environment of a user's shell where ``chatgate token`` prints ``token``: what the
+    copied code runs in."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "chatgate"
+    shim.write_text(f"#!/bin/sh\necho {token}\n")
+    shim.chmod(shim.stat().st_mode | st.S_IEXEC)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
 def stat(page: Any, name: str) -> str:

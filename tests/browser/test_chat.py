@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
-import stat as st
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.browser.helpers import last_answer, open_page, send, stat, wait_ready
+from tests.browser.helpers import last_answer, open_page, send, stat, token_shell, wait_ready
 from tests.conftest import MODEL
 from tests.live import LiveServer
 
@@ -124,6 +122,42 @@ def test_an_endpoint_added_by_id_answers_at_its_own_url(page: Any, live: LiveSer
     )
 
 
+def test_an_endpoint_from_the_listing_streams_at_its_own_url_and_its_code_runs(
+    page: Any, live: LiveServer, token: str, tmp_path: Path
+) -> None:
+    ready(page, live, token)
+    # The default configuration's endpoint, listed by the server: nothing to add by hand.
+    entry = page.locator(f'#model optgroup[label="Endpoints"] option[value="local:{MODEL}"]')
+    assert entry.inner_text() == f"local: {MODEL}"
+    page.select_option("#model", f"local:{MODEL}")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.evaluate(WATCH_STREAM)
+    send(page, "Tell me about the sea.")
+
+    assert posts == [f"{live.url}/v1/projects/default/locations/us-central1/endpoints/local/chat/completions"]
+    seen = [s for s in page.evaluate("window.seen") if s]
+    assert len(seen) >= 3, seen  # streamed: the text grew in pieces
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen)), seen
+    assert stat(page, "finish_reason") in ("stop", "length") and page.locator("#error").is_hidden()
+
+    page.click("#code summary")
+    assert page.locator("[data-lang=genai]").is_hidden()  # Gemini's own API has no endpoints
+    page.click("[data-lang=python]")
+    python = page.locator("#snippet").inner_text()
+    assert 'base_url="' + live.url + '/v1/projects/default/locations/us-central1/endpoints/local"' in python
+    done = subprocess.run(
+        [sys.executable, "-c", python],
+        env=token_shell(tmp_path, token),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, token: str, tmp_path: Path) -> None:
     ready(page, live, token, max_tokens=16)
@@ -138,12 +172,7 @@ def test_copied_curl_and_python_run_as_they_are(page: Any, live: LiveServer, tok
         assert "/v1/projects/default/locations/us-central1/endpoints/openapi" in code
         assert token not in code  # the key stays in the tab; the code mints its own
     # `chatgate token` as a user's shell has it, minting for this test server's secret.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "chatgate"
-    shim.write_text(f"#!/bin/sh\necho {token}\n")
-    shim.chmod(shim.stat().st_mode | st.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = token_shell(tmp_path, token)
 
     done = subprocess.run(["bash", "-c", curl], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

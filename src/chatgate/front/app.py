@@ -21,7 +21,7 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import projects, render, static
+from chatgate.front import endpoints, projects, render, static
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
 from chatgate.front.deadline import Deadlines
@@ -133,6 +133,10 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         Route("/v1/models", models, methods=["GET"]),
         Route(PREFIX + "/chat/completions", chat, methods=["POST"]),
         Route(PREFIX + "/models", models, methods=["GET"]),
+        *(
+            Route(f"/{version}/projects/{{project}}/locations/{{location}}/endpoints", endpoints.list_endpoints)
+            for version in VERSIONS
+        ),
         Route("/{version}/projects/{project}/quota", quota, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -12,6 +12,10 @@ from chatgate.errors import PermissionDenied
 ANY = "*"
 
 
+def allows(allowed: list[str], project: str) -> bool:
+    return ANY in allowed or project in allowed
+
+
 def check(allowed: list[str], project: str, what: str) -> None:
-    if ANY not in allowed and project not in allowed:
+    if not allows(allowed, project):
         raise PermissionDenied(f"project {project!r} may not use {what} on this server", code="project_not_allowed")

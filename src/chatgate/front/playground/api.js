@@ -42,6 +42,27 @@ async function failure(response) {
   }
 }
 
+/** The endpoint ids the project may call (`GET .../locations/{location}/endpoints`, Vertex's shape). */
+export async function listEndpoints({ project, location }) {
+  const part = encodeURIComponent;
+  const url = `${window.location.origin}/v1/projects/${part(project)}/locations/${part(location)}/endpoints`;
+  const response = await fetch(url, { headers: headers(false) });
+  if (!response.ok) throw await failure(response);
+  // Vertex leaves an empty list out: no `endpoints` key means none.
+  return ((await response.json()).endpoints ?? []).map((e) => e.name.split("/").at(-1));
+}
+
+/** The local models' names (`/readyz`), to tell them from Gemini's `google/*` in the listing;
+ * null when the server cannot say (still starting). */
+export async function localModelNames() {
+  try {
+    const response = await fetch(`${window.location.origin}/readyz`);
+    return response.ok ? (await response.json()).models : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The models an endpoint serves (`openapi`: every local model; else the endpoint's). */
 export async function listModels(where) {
   const response = await fetch(`${baseUrl(where)}/models`, { headers: headers(false) });

@@ -1,6 +1,6 @@
 // The playground's UI: settings, the conversation, streaming, and copy-as-code.
-import { ApiError, baseUrl, key, listModels, streamChat } from "./api.js";
-import { buildBody, curl, python } from "./request.js";
+import { ApiError, baseUrl, key, listEndpoints, listModels, localModelNames, streamChat } from "./api.js";
+import { buildBody, curl, genai, python } from "./request.js";
 import { validate } from "./schema.js";
 
 const $ = (id) => document.getElementById(id);
@@ -75,21 +75,49 @@ $("forget").addEventListener("click", () => {
 // ---- the model picker, from the server's listings ----
 
 const extraTargets = JSON.parse(sessionStorage.getItem("chatgate.targets") || "[]");
+const GROUPS = { local: "Local", gemini: "Gemini", endpoints: "Endpoints" }; // in this order
+let localNames = null; // the local models (`/readyz`), null when the server cannot say
 
 function where(endpoint = OPENAPI) {
   return { project: $("project").value.trim(), location: $("location").value.trim(), endpoint };
 }
 
+/** Where a model goes in the picker: endpoints apart, then Gemini's `google/*` from local models
+ * (a local model may be named `google/...` too, so the server's own list of them decides). */
+function groupOf(endpoint, model) {
+  if (endpoint !== OPENAPI) return "endpoints";
+  if (localNames?.includes(model)) return "local";
+  return model.startsWith("google/") ? "gemini" : "local";
+}
+
+function optgroup(name) {
+  const picker = $("model");
+  let group = picker.querySelector(`optgroup[data-group="${name}"]`);
+  if (!group) {
+    group = document.createElement("optgroup");
+    group.label = GROUPS[name];
+    group.dataset.group = name;
+    const order = Object.keys(GROUPS);
+    const after = [...picker.children].find((g) => order.indexOf(g.dataset.group) > order.indexOf(name));
+    picker.insertBefore(group, after ?? null);
+  }
+  return group;
+}
+
 function addOption(endpoint, model) {
   const value = `${endpoint}:${model}`;
   if ([...$("model").options].some((o) => o.value === value)) return;
-  const label = endpoint === OPENAPI ? model : `endpoint ${endpoint}: ${model}`;
-  $("model").add(new Option(label, value));
+  const label = endpoint === OPENAPI ? model : `${endpoint}: ${model}`;
+  optgroup(groupOf(endpoint, model)).append(new Option(label, value));
+}
+
+/** A target's models: an openapi model by name is itself; an endpoint's come from its listing. */
+async function modelsOf(target) {
+  return target.endpoint === OPENAPI ? [{ id: target.model }] : await listModels(where(target.endpoint));
 }
 
 async function addTarget(target) {
-  if (target.endpoint === OPENAPI) addOption(OPENAPI, target.model);
-  else for (const m of await listModels(where(target.endpoint))) addOption(target.endpoint, m.id);
+  for (const m of await modelsOf(target)) addOption(target.endpoint, m.id);
 }
 
 async function loadModels() {
@@ -97,21 +125,27 @@ async function loadModels() {
   setState("loading");
   const selected = $("model").value;
   $("model").replaceChildren();
+  let endpoints = [];
   try {
-    for (const m of await listModels(where())) addOption(OPENAPI, m.id);
+    const [models, names, ids] = await Promise.all([listModels(where()), localModelNames(), listEndpoints(where())]);
+    localNames = names;
+    for (const m of models) addOption(OPENAPI, m.id);
+    endpoints = ids.map((endpoint) => ({ endpoint }));
   } catch (error) {
     showError(error);
     if (error.status === 401) askForKey(key.get() ? "the key was refused" : "this server needs a key");
     else setState("ready");
     return;
   }
-  for (const target of extraTargets) {
-    try {
-      await addTarget(target);
-    } catch (error) {
-      showError(error); // say so, and keep the rest of the picker usable
-    }
-  }
+  // Each endpoint's own listing names its model; one that fails is said, the rest stay usable.
+  // Fetched at once, added in order (endpoints sorted by id, then those added by name).
+  const targets = [...endpoints, ...extraTargets];
+  const listed = await Promise.allSettled(targets.map(modelsOf));
+  listed.forEach((result, i) => {
+    if (result.status === "fulfilled") for (const m of result.value) addOption(targets[i].endpoint, m.id);
+  });
+  const failed = listed.find((result) => result.status === "rejected");
+  if (failed) showError(failed.reason);
   if (key.get()) $("auth").hidden = false;
   if ([...$("model").options].some((o) => o.value === selected)) $("model").value = selected;
   setState("ready");
@@ -399,17 +433,31 @@ function updateSnippet() {
       return;
     }
   }
-  $("snippet").textContent = (lang === "curl" ? curl : python)(baseUrl(at), body);
+  // google-genai reaches the openapi endpoint's models only (Gemini's own API has no
+  // self-deployed endpoints): its tab is hidden for an endpoint's model.
+  const genaiTab = document.querySelector('[data-lang="genai"]');
+  genaiTab.hidden = at.endpoint !== OPENAPI;
+  if (genaiTab.hidden && lang === "genai") selectTab(document.querySelector('[data-lang="curl"]'));
+  if (lang === "genai") {
+    $("snippet").textContent = genai({ origin: window.location.origin, ...at }, body);
+  } else {
+    $("snippet").textContent = (lang === "curl" ? curl : python)(baseUrl(at), body);
+  }
+}
+
+function selectTab(tab) {
+  lang = tab.dataset.lang;
+  for (const t of document.querySelectorAll("[data-lang]")) t.setAttribute("aria-selected", String(t === tab));
 }
 
 for (const tab of document.querySelectorAll("[data-lang]")) {
   tab.addEventListener("click", () => {
-    lang = tab.dataset.lang;
-    for (const t of document.querySelectorAll("[data-lang]")) t.setAttribute("aria-selected", String(t === tab));
+    selectTab(tab);
     updateSnippet();
   });
 }
 $("code").addEventListener("toggle", updateSnippet);
+$("model").addEventListener("change", () => { if ($("code").open) updateSnippet(); });
 $("copy").addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText($("snippet").textContent);
