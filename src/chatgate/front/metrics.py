@@ -64,6 +64,7 @@ class Metrics:
         # Labelled children, looked up once: prometheus_client's labels() is costly per request.
         self._counted: dict[tuple[str, int], Any] = {}
         self._timed: dict[str, Any] = {}
+        self._tokens: dict[str, tuple[Any, Any]] = {}  # model -> (prompt, completion) children
         self.quota_allowed = Counter(
             "chatgate_quota_allowed",
             "Requests a quota limit admitted, by scope and limit",
@@ -109,8 +110,11 @@ class Metrics:
         )
 
     def record_tokens(self, model: str, prompt: int, completion: int) -> None:
-        self.prompt_tokens.labels(model).inc(prompt)
-        self.completion_tokens.labels(model).inc(completion)
+        children = self._tokens.get(model)
+        if children is None:  # labels are configured model names only: a bounded set
+            children = self._tokens[model] = (self.prompt_tokens.labels(model), self.completion_tokens.labels(model))
+        children[0].inc(prompt)
+        children[1].inc(completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
