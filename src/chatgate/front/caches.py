@@ -210,17 +210,24 @@ async def _list(request: Request, state: AppState, where: Where) -> g.ListCached
     size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     token = request.query_params.get("pageToken")
     kind, position = parse_page_token(token) if token else ("local", "0")
-    if kind == "local":
-        mine = store(state).listing(where.project, where.location)
-        start = int(position)
-        page = mine[start : start + size]
-        out = g.ListCachedContentsResponse(cached_contents=[_render(c, where) for c in page])
-        if start + size < len(mine):
-            out.next_page_token = page_token("local", str(start + size))
-        elif _gemini(state, where) is not None and _owned(state, where):
-            out.next_page_token = page_token("google", "")
+    if kind == "google":
+        return await _google_list(state, where, size, position)
+    # Local caches first, then (on the same page when there is room) the Gemini ones.
+    mine = store(state).listing(where.project, where.location)
+    start = int(position)
+    page = mine[start : start + size]
+    out = g.ListCachedContentsResponse(cached_contents=[_render(c, where) for c in page])
+    if start + size < len(mine):
+        out.next_page_token = page_token("local", str(start + size))
         return out
-    return await _google_list(state, where, size, position)
+    if _gemini(state, where) is None or not _owned(state, where):
+        return out
+    if len(page) == size:
+        out.next_page_token = page_token("google", "")
+        return out
+    google = await _google_list(state, where, size - len(page), "")
+    listed = [msgspec.to_builtins(c) for c in out.cached_contents] + google.get("cachedContents", [])
+    return {"cachedContents": listed, **{k: v for k, v in google.items() if k == "nextPageToken"}}
 
 
 # --- the body ------------------------------------------------------------------------------------
