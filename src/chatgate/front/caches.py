@@ -4,7 +4,7 @@ Routes (errors in Google's shape, ``render.google_errors``):
 
 - Vertex AI: ``/{v1,v1beta1}/projects/{p}/locations/{l}/cachedContents`` (POST create, GET
   list) and ``.../cachedContents/{id}`` (GET, PATCH, DELETE);
-- the Gemini API: ``/v1beta/cachedContents[/{id}]``, under ``server.default_project``.
+- the Gemini API: ``/{v1,v1beta,v1alpha}/cachedContents[/{id}]``, under ``server.default_project``.
 
 A cache whose ``model`` is a local model is pinned in that model's KV cache
 (``LocalEngine.pin``) and kept in ``cachestore.CacheStore``; one for a Gemini model is created
@@ -48,7 +48,8 @@ from chatgate.protocols import gemini as g
 
 VERSIONS = ("v1", "v1beta1")
 VERTEX = "/{version}/projects/{project}/locations/{location}/cachedContents"
-GEMINI_API = "/v1beta/cachedContents"
+GEMINI_API = "/{version}/cachedContents"
+GEMINI_API_VERSIONS = ("v1", "v1beta", "v1alpha")
 
 # Fields of a CachedContent body: what a client may set, and what it may send back unchanged.
 _SETTABLE = frozenset(
@@ -99,10 +100,10 @@ def store(state: AppState) -> CacheStore:
 
 def _where(request: Request, state: AppState) -> Where:
     params = request.path_params
+    if params.get("version") not in (VERSIONS if "location" in params else GEMINI_API_VERSIONS):
+        raise NotFound(f"no route for {request.method} {request.url.path}", code="unknown_url")
     if "location" not in params:
         return Where(state.settings.server.default_project, None)
-    if params.get("version") not in VERSIONS:
-        raise NotFound(f"no route for {request.method} {request.url.path}", code="unknown_url")
     return Where(params["project"], params["location"])
 
 
