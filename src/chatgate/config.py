@@ -11,7 +11,8 @@ before anything starts.
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
     [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers,
-                max_output_tokens, loop_control, text_loop_control: defaults for every local model
+                max_output_tokens, loop_control, text_loop_control: defaults for every local model;
+                cache_memory, max_caches: what context caches (cachedContents) may keep
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
     [limits]    default_output_tokens; [limits.default], [limits.projects.<p>], [limits.keys.<name>],
@@ -145,6 +146,11 @@ class LocalSettings(_Section):
     # tool-call arguments) and for free text; 0 turns it off.
     loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.8
     text_loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.0
+    # Bytes of KV state context caches (cachedContents) may keep, all local models together;
+    # a number or a string such as "256MiB". Beyond it, creating a cache is a 429.
+    cache_memory: Annotated[int, Meta(ge=0)] | str = 256 * 1024 * 1024
+    # Context caches kept at once, whatever their size.
+    max_caches: Annotated[int, Meta(ge=0)] = 1024
 
 
 class ModelSettings(_Section):
@@ -310,6 +316,7 @@ def load(
     except msgspec.ValidationError as exc:
         raise ConfigError(_path_of(exc)) from None
     _check(settings)
+    settings.local.cache_memory = byte_size(settings.local.cache_memory, "local.cache_memory")
     if DEFAULT_ENDPOINT not in settings.endpoints and settings.local.enabled:
         # The endpoint id `local`, bound to the first local model: the embedded one by default.
         settings.endpoints[DEFAULT_ENDPOINT] = EndpointSettings(model=next(iter(settings.models), EMBEDDED_MODEL))
@@ -343,6 +350,25 @@ def _check(settings: Settings) -> None:
     if settings.gemini.local_fallback and settings.gemini.local_fallback not in settings.models:
         if settings.gemini.local_fallback != EMBEDDED_MODEL:
             raise ConfigError(f"gemini.local_fallback: no local model named {settings.gemini.local_fallback!r}")
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def byte_size(value: int | str, key: str) -> int:
+    """``268435456``, ``"268435456"``, ``"256MiB"`` or ``"0.5 GB"`` → bytes."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().lower().replace(" ", "")
+    number = text.rstrip("kmgib")
+    unit = text[len(number) :]
+    try:
+        size = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise ConfigError(f'{key}: not a size in bytes: {value!r} (say 268435456 or "256MiB")') from None
+    if size < 0:
+        raise ConfigError(f"{key}: must not be negative")
+    return int(size)
 
 
 def state_dir(settings: Settings) -> Path:

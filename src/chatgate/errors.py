@@ -16,7 +16,8 @@ the class's HTTP status. Anything else that escapes is a bug: a logged 500.
     │   ├── RequestTimeout             408 the body did not arrive in time
     │   ├── PayloadTooLarge            413
     │   ├── UnsupportedMediaType       415
-    │   └── RateLimited                429 rate_limit_error        (retry_after seconds)
+    │   ├── RateLimited                429 rate_limit_error        (retry_after seconds)
+    │   └── ResourceExhausted          429 code=cache_memory_exhausted (no room for a cache)
     ├── DeadlineExceeded               504 the request ran past ``server.request_timeout``
     ├── ShuttingDown                   503 the server stopped before the request was done
     └── UpstreamError                  5xx, or the status an upstream answered with
@@ -131,6 +132,15 @@ class RateLimited(ClientError):
         headers = {"Retry-After": str(max(1, round(retry_after)))}
         super().__init__(message, headers=headers, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class ResourceExhausted(ClientError):
+    """No room to keep what the request asks to keep (a context cache: ``local.cache_memory``).
+    Retrying does not help until something is freed, so no ``Retry-After``."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "cache_memory_exhausted"
 
 
 class DeadlineExceeded(ChatgateError):

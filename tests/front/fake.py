@@ -6,12 +6,14 @@ of the script is one chunk, in the engine contract's shape (``engines/base.py``)
 
 - ``Text(text)``, ``Call(name, args)``: a part of a candidate (``choice``);
 - ``Finish(reason)``: that candidate's ``finishReason``;
-- ``Usage(prompt, completion)``: ``usageMetadata``;
+- ``Usage(prompt, completion, cached)``: ``usageMetadata`` (``cached``: cachedContentTokenCount);
 - ``Fail(error)``: raise it (first in the script: before the first chunk, else after it);
 - ``Hang()``: wait until the iterator is closed (disconnect tests).
 
 Every call is recorded (``calls``): what was asked, and whether the iterator was closed
-before the script ended, which is how an engine is told to stop.
+before the script ended, which is how an engine is told to stop. ``pin``/``unpin`` (context
+caches) keep what was pinned in ``pins``: each pin holds ``pin_tokens`` tokens of
+``PIN_BYTES`` each, and fails with ``pin_error`` when that is set.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatgate.engines.local.engine import Pinned
 from chatgate.protocols import gemini as g
 
 MODEL = "fake/model-a"
+PIN_BYTES = 1000  # bytes a pinned token takes
 OTHER = "fake/model-b"
 
 
@@ -50,6 +54,7 @@ class Finish:
 class Usage:
     prompt: int
     completion: int
+    cached: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,13 @@ def _chunk(event: Event) -> g.GenerateContentResponse:
             part = g.Part(function_call=g.FunctionCall(name=name, args=args))
         case Finish(reason, choice):
             return g.GenerateContentResponse(candidates=[g.Candidate(index=choice, finish_reason=reason)])
-        case Usage(prompt, completion):
+        case Usage(prompt, completion, cached):
             return g.GenerateContentResponse(
                 usage_metadata=g.UsageMetadata(
-                    prompt_token_count=prompt, candidates_token_count=completion, total_token_count=prompt + completion
+                    prompt_token_count=prompt,
+                    candidates_token_count=completion,
+                    total_token_count=prompt + completion,
+                    cached_content_token_count=cached,
                 )
             )
         case _:
@@ -107,6 +115,10 @@ class FakeEngine:
         self.calls: list[Seen] = []
         self.waiting = 0  # the Load of every model: read by /metrics
         self.busy = False
+        self.pins: dict[int, tuple[Pinned, g.GenerateContentRequest]] = {}
+        self.pin_tokens = 42
+        self.pin_error: Exception | None = None
+        self._pin_keys = 0
 
     # --- Catalogue ---
 
@@ -144,6 +156,17 @@ class FakeEngine:
             raise
         finally:
             self.busy = False
+
+    async def pin(self, model: str, request: g.GenerateContentRequest) -> Pinned:
+        if self.pin_error is not None:
+            raise self.pin_error
+        self._pin_keys += 1
+        pinned = Pinned(model=model, key=self._pin_keys, tokens=self.pin_tokens, size=self.pin_tokens * PIN_BYTES)
+        self.pins[pinned.key] = (pinned, request)
+        return pinned
+
+    def unpin(self, pinned: Pinned) -> None:
+        self.pins.pop(pinned.key, None)
 
     @property
     def last(self) -> Seen:

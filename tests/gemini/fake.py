@@ -3,14 +3,21 @@
 Tests queue replies (``reply(...)``, ``replay(recording)``); every request is recorded
 (method, path, query, headers, JSON body) for assertions. A reply may ``hold`` the stream
 open after its chunks until the client disconnects, which the server then records.
+
+``cachedContents`` requests with no reply queued are served from ``caches``, a small model of
+Google's context caching API (create, list with pages, get, patch, delete) in the wire shape
+of Google's documentation: Vertex names caches ``projects/<number>/locations/<l>/cachedContents/<id>``,
+the Gemini API ``cachedContents/<id>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +66,15 @@ def recording_reply(name: str) -> Reply:
     return Reply(status=status, chunks=[raw])
 
 
+def _time(when: datetime) -> str:
+    """A timestamp as Google writes one: nanoseconds, Z."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+def _json(value: Any) -> Reply:
+    return Reply(chunks=[json.dumps(value).encode()])
+
+
 def _parse(body: bytes) -> Any:
     try:
         return json.loads(body) if body else None
@@ -71,6 +87,8 @@ class FakeGemini:
         self.replies: collections.deque[Reply] = collections.deque()
         self.seen: list[Seen] = []
         self.disconnects = 0
+        self.caches: dict[str, dict[str, Any]] = {}  # by resource name
+        self._ids = itertools.count(1000000001)
         self.url = ""
         self._server: AppServer | None = None
 
@@ -113,6 +131,7 @@ class FakeGemini:
     def reset(self) -> None:
         self.replies.clear()
         self.seen.clear()
+        self.caches.clear()
         self.disconnects = 0
 
     # --- ASGI ---
@@ -135,13 +154,11 @@ class FakeGemini:
                 body=_parse(body),
             )
         )
-        reply = (
-            self.replies.popleft()
-            if self.replies
-            else Reply(
-                status=500, chunks=[b'{"error": {"code": 500, "message": "no reply queued", "status": "INTERNAL"}}']
-            )
-        )
+        if not self.replies and "/cachedContents" in scope["path"]:
+            seen = self.seen[-1]
+            reply = self._cached_contents(seen.method, seen.path, seen.query, seen.body)
+        else:
+            reply = self._next()
         headers = [(b"content-type", reply.content_type.encode())] + [
             (k.encode(), v.encode()) for k, v in reply.headers.items()
         ]
@@ -154,6 +171,69 @@ class FakeGemini:
             self.disconnects += 1
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _next(self) -> Reply:
+        return (
+            self.replies.popleft()
+            if self.replies
+            else Reply(
+                status=500, chunks=[b'{"error": {"code": 500, "message": "no reply queued", "status": "INTERNAL"}}']
+            )
+        )
+
+    # --- cachedContents ---
+
+    def _cached_contents(self, method: str, path: str, query: str, body: Any) -> Reply:
+        collection, _, cache_id = path.partition("/cachedContents")
+        cache_id = cache_id.removeprefix("/")
+        # /v1/projects/<p>/locations/<l> (Vertex) or /v1beta (the Gemini API)
+        parts = collection.strip("/").split("/")
+        prefix = f"projects/123456789012/locations/{parts[4]}/" if len(parts) >= 5 else ""
+        now = datetime.now(UTC)
+        if method == "POST" and not cache_id:
+            name = f"{prefix}cachedContents/{next(self._ids)}"
+            ttl = float(str(body.get("ttl", "3600s")).removesuffix("s"))
+            expire = body.get("expireTime") or _time(now + timedelta(seconds=ttl))
+            tokens = sum(len(json.dumps(c)) // 4 for c in body.get("contents", []))
+            usage: dict[str, Any] = {"totalTokenCount": tokens}
+            if prefix:
+                usage["textCount"] = tokens * 4
+            self.caches[name] = {
+                "name": name,
+                "model": body["model"],
+                **({"displayName": body["displayName"]} if "displayName" in body else {}),
+                "createTime": _time(now),
+                "updateTime": _time(now),
+                "expireTime": expire,
+                "usageMetadata": usage,
+            }
+            return _json(self.caches[name])
+        if method == "GET" and not cache_id:
+            size = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("pageSize", "100"))
+            start = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("pageToken", "0"))
+            items = list(self.caches.values())
+            out: dict[str, Any] = {"cachedContents": items[start : start + size]} if items[start:] else {}
+            if start + size < len(items):
+                out["nextPageToken"] = str(start + size)
+            return _json(out)
+        name = f"{prefix}cachedContents/{cache_id}"
+        if name not in self.caches:
+            message = f"CachedContent not found (or permission denied): {name}"
+            return Reply(
+                status=404,
+                chunks=[json.dumps({"error": {"code": 404, "message": message, "status": "NOT_FOUND"}}).encode()],
+            )
+        if method == "DELETE":
+            del self.caches[name]
+            return _json({})
+        if method == "PATCH":
+            cache = self.caches[name]
+            if "ttl" in body:
+                cache["expireTime"] = _time(now + timedelta(seconds=float(body["ttl"].removesuffix("s"))))
+            if "expireTime" in body:
+                cache["expireTime"] = body["expireTime"]
+            cache["updateTime"] = _time(now)
+        return _json(self.caches[name])
 
     # --- lifecycle ---
 

@@ -94,3 +94,23 @@ def test_local_output_cap_and_loop_control_per_model(tmp_path: Path) -> None:
     assert (model.max_output_tokens, model.loop_control, model.text_loop_control) == (200, 0.0, 0.5)
     default = config.LocalSettings()
     assert default.max_output_tokens == 1024 and default.loop_control > 0 and default.text_loop_control == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [(268435456, 268435456), ("268435456", 268435456), ("256MiB", 256 * 1024 * 1024), ("0.5 GB", 500_000_000)],
+)
+def test_cache_memory_takes_bytes_or_a_size(value: object, size: int) -> None:
+    assert config.load(None, environ={}, overrides={"local": {"cache_memory": value}}).local.cache_memory == size
+
+
+def test_cache_memory_default_and_environment() -> None:
+    assert config.load(None, environ={}).local.cache_memory == 256 * 1024 * 1024
+    loaded = config.load(None, environ={"CHATGATE_LOCAL_CACHE_MEMORY": "1GiB", "CHATGATE_LOCAL_MAX_CACHES": "3"})
+    assert (loaded.local.cache_memory, loaded.local.max_caches) == (1024**3, 3)
+
+
+@pytest.mark.parametrize("value", ["lots", "12 parsecs", "-5MiB", -1])
+def test_bad_cache_memory_names_the_key(value: object) -> None:
+    with pytest.raises(config.ConfigError, match="local.cache_memory"):
+        config.load(None, environ={}, overrides={"local": {"cache_memory": value}})

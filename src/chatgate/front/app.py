@@ -21,8 +21,9 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import endpoints, projects, render, static
+from chatgate.front import caches, endpoints, projects, render, static
 from chatgate.front.auth import Authenticator
+from chatgate.front.cachestore import CacheStore
 from chatgate.front.chat import chat_completions
 from chatgate.front.deadline import Deadlines
 from chatgate.front.hosts import HostCheckMiddleware, allowed_hosts
@@ -104,6 +105,9 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         quotas=Quotas(settings, limiter, counters, auth),
         metrics=counters,
         deadlines=Deadlines(settings.server.request_timeout),
+        caches=CacheStore(
+            local.unpin if isinstance(local, caches.Pins) else _keep, max_caches=settings.local.max_caches
+        ),
     )
     for name in local.names():
         _watch(state.metrics, name, local.model(name))
@@ -121,6 +125,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
             yield
         finally:
             state.ready = False
+            state.caches.clear()
             await state.quotas.aclose()
             for upstream in upstreams.values():
                 await upstream.aclose()
@@ -141,6 +146,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *caches.routes(),
         *static.routes(),
     ]
     app = Starlette(
@@ -158,6 +164,10 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
     )
     app.state.chatgate = state
     return app
+
+
+def _keep(pinned: object) -> None:
+    pass
 
 
 def _watch(metrics: Metrics, name: str, load: Load) -> None:

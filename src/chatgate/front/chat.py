@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from chatgate.errors import ChatgateError
-from chatgate.front import pipeline, projects, sse
+from chatgate.front import caches, pipeline, projects, sse
 from chatgate.front.body import decode_chat_request, decode_object, read_body
 from chatgate.front.disconnect import CLIENT_CLOSED, ClientGone
 from chatgate.front.quota import estimate_tokens
@@ -62,6 +62,7 @@ async def chat_completions(request: Request) -> Response:
     run, rendering = pipeline.openai_run(
         target.engine, target.model, target.label, chat, echo, deadline=state.deadlines.start()
     )
+    run.request = caches.expand(state, project, target, run.request, caches.OPENAI_PARAMS)
     tokens = estimate_tokens(
         len(raw), chat.max_completion_tokens or chat.max_tokens, chat.n, state.settings.limits.default_output_tokens
     )

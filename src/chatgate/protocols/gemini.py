@@ -244,6 +244,33 @@ class GenerateContentResponse(_Wire, kw_only=True):
     response_id: str | None = None
 
 
+class CachedContentUsage(_Wire, kw_only=True):
+    total_token_count: int | None = None
+
+
+class CachedContent(_Wire, kw_only=True):
+    """A context cache (``cachedContents``): what later requests start with, for a model,
+    until ``expireTime``. ``ttl`` ("3600s") is input only."""
+
+    name: str | None = None
+    display_name: str | None = None
+    model: str | None = None
+    system_instruction: Content | None = None
+    contents: list[Content] | None = None
+    tools: list[Tool] | None = None
+    tool_config: ToolConfig | None = None
+    create_time: str | None = None
+    update_time: str | None = None
+    expire_time: str | None = None
+    ttl: str | None = None
+    usage_metadata: CachedContentUsage | None = None
+
+
+class ListCachedContentsResponse(_Wire, kw_only=True):
+    cached_contents: list[CachedContent] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
+
+
 class RpcStatus(_Wire, kw_only=True):
     """``google.rpc.Status``, the ``error`` member of a Google error body."""
 

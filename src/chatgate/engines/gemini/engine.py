@@ -24,6 +24,8 @@ import logging
 import random
 import re
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 
@@ -84,17 +86,33 @@ def endpoint(settings: GeminiSettings, model: str, *, stream: bool, project: str
         return f"{base or 'https://generativelanguage.googleapis.com'}/{version}/models/{model}:{method}"
     version = settings.api_version or "v1beta1"
     location = settings.location
-    if base is None:
-        if location == "global":
-            base = "https://aiplatform.googleapis.com"
-        elif location in ("us", "eu"):
-            base = f"https://aiplatform.{location}.rep.googleapis.com"
-        else:
-            base = f"https://{location}-aiplatform.googleapis.com"
+    base = base or _vertex_host(location)
     project = project or settings.project
     if project is None:
         return f"{base}/{version}/publishers/google/models/{model}:{method}"
     return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
+
+
+def _vertex_host(location: str) -> str:
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def caches_base(settings: GeminiSettings, project: str | None) -> str:
+    """Where Google keeps context caches: Vertex ``/v1/projects/{p}/locations/{l}/cachedContents``,
+    the Gemini API ``/v1beta/cachedContents``."""
+    base = settings.base_url.rstrip("/") if settings.base_url else None
+    if settings.mode == "gemini-api":
+        version = settings.api_version or "v1beta"
+        return f"{base or 'https://generativelanguage.googleapis.com'}/{version}/cachedContents"
+    version = settings.api_version or "v1"
+    host = base or _vertex_host(settings.location)
+    if project is None:
+        return f"{host}/{version}/cachedContents"
+    return f"{host}/{version}/projects/{project}/locations/{settings.location}/cachedContents"
 
 
 def _substantive(response: g.GenerateContentResponse) -> bool:
@@ -134,6 +152,55 @@ class GeminiEngine:
     def url(self, model: str, *, stream: bool) -> str:
         project = None if (self.settings.api_key and not self.settings.project) else self._project
         return endpoint(self.settings, model, stream=stream, project=project)
+
+    # --- context caches (cachedContents), passed through ------------------------------------
+
+    def model_resource(self, model: str) -> str:
+        """Google's resource name for the Gemini model ``model`` (as a cache names its model)."""
+        if self.settings.mode == "gemini-api" or not self._project:
+            return f"models/{model}"
+        return f"projects/{self._project}/locations/{self.settings.location}/publishers/google/models/{model}"
+
+    async def caches(
+        self,
+        method: str,
+        cache_id: str | None = None,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One call to Google's cachedContents API (create, list, get, patch, delete): the JSON
+        it answers, or its error raised as a ``ChatgateError``."""
+        if self._auth is None:
+            raise UpstreamError(SETUP_HINT, code="gemini_not_configured")
+        url = caches_base(
+            self.settings, None if (self.settings.api_key and not self.settings.project) else self._project
+        )
+        if cache_id is not None:
+            url += f"/{cache_id}"
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"Content-Type": "application/json", **(await self._auth.headers())}
+        admitted = await self.admission.acquire()
+        try:
+            response = await self._client.send(method, url, headers, json.dumps(body).encode() if body else None)
+            try:
+                raw = await response.read()
+                if response.status != 200:
+                    raise errors.body_error(response.status, raw, response.headers.get("Retry-After"))
+            finally:
+                response.close()
+        except CLIENT_ERRORS as exc:
+            raise transport_error(exc, "Gemini", self.settings.timeout, answering=False) from exc
+        finally:
+            self.admission.release(admitted)
+        try:
+            answer = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise UpstreamError("Gemini returned a malformed cachedContents answer", code="malformed_response")
+        return answer
 
     def prepare(self, request: g.GenerateContentRequest) -> g.GenerateContentRequest:
         """The request as this surface takes it."""

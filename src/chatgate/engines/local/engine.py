@@ -11,6 +11,7 @@ its generation within a token or two.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -21,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatgate.config import Settings, state_dir
+import msgspec
+
+from chatgate.config import Settings, byte_size, state_dir
 from chatgate.engines.admission import Admission
 from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
@@ -32,15 +35,31 @@ from chatgate.engines.local.generation import Call, End, Generation, Text
 from chatgate.engines.local.llama import ChatFormat, Context
 from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
 from chatgate.engines.local.probe import Probe, Verdict
-from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound
+from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound, ResourceExhausted
 from chatgate.protocols import gemini as g
 
 log = logging.getLogger("chatgate.local")
 
 
+# Tokens at the end of a pinned prefix that a request's prompt may render differently (the
+# cached last turn merged with the request's first, say) and still count as using the pin.
+PIN_BOUNDARY = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """A prompt prefix kept for a context cache (cachedContents): see ``LocalEngine.pin``."""
+
+    model: str  # the served local model name
+    key: int  # opaque id of the pinned prefix, unique per engine
+    tokens: int  # prompt tokens the prefix holds (CachedContent.usageMetadata.totalTokenCount)
+    size: int  # bytes of KV state kept for it (counted against `local.cache_memory`)
+
+
 @dataclass(frozen=True, slots=True)
 class _Done:
     prompt_tokens: int
+    cached_tokens: int | None = None  # of those, taken from a pinned prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +128,10 @@ class LocalModel:
         self.verdict: Verdict | None = None
         self.counts = Counts()
         self._format: ChatFormat | None = None
+        self._prefix_format: ChatFormat | None = None  # without the generation prompt (pins)
+        # STAND-IN (replaced by the batching branch's real pins): the token prefixes pinned for
+        # context caches, by key. Read on generation threads, written on the event loop.
+        self.pins: dict[int, tuple[int, ...]] = {}
         self.admission = Admission(f"model {spec.name!r}", spec.parallel, spec.queue_size, hold_estimate=2.0)
         # The chat template renders tools and calls itself (Hermes format), see tools.py.
         self.template_tools = False
@@ -138,6 +161,7 @@ class LocalModel:
             )
         self.template_tools = "tools" in template and calls.OPEN in template
         self._format = self.context.chat_format(template)
+        self._prefix_format = self.context.chat_format(template, generation_prompt=False)
         log.info(
             "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)",
             self.spec.name,
@@ -246,6 +270,7 @@ class LocalModel:
                 calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
             )
             tokens = self._prompt_tokens(context, messages, tools, sampling.max_tokens)
+            cached = self._from_pin(tokens)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
@@ -257,9 +282,55 @@ class LocalModel:
                 self.counts.add(reason, produced)
                 if reason == "CANCELLED":
                     return
-            emit(_Done(prompt_tokens=len(tokens)))
+            emit(_Done(prompt_tokens=len(tokens), cached_tokens=cached))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
+
+    # --- pinned prefixes (STAND-IN: the batching branch keeps their KV state) -------------------
+
+    async def prefix_tokens(self, request: g.GenerateContentRequest) -> list[int]:
+        """``request`` rendered without the generation prompt and tokenized, after admission,
+        on a context's thread."""
+        slot, admitted = await self._acquire()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(slot.executor, self._prefix, slot.context, request)
+        finally:
+            self._release(slot, admitted)
+
+    def _prefix(self, context: Context, request: g.GenerateContentRequest) -> list[int]:
+        assert self._prefix_format is not None
+        request = msgspec.structs.replace(request, generation_config=None)
+        out = _compile(request, self.spec.name, True, threading.Event())
+        messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
+        tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+        try:
+            formatted = self._prefix_format(messages=messages, tools=tools)
+        except Exception as exc:
+            raise InvalidRequest(
+                f"model {self.spec.name!r} cannot take these contents: {exc}", param="contents"
+            ) from None
+        tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
+        if len(tokens) >= context.size:
+            raise ContextLengthExceeded(
+                f"this model's context window is {context.size} tokens, but the cached contents take "
+                f"{len(tokens)} tokens",
+                param="contents",
+            )
+        return tokens
+
+    def _from_pin(self, tokens: list[int]) -> int | None:
+        """Prompt tokens a pinned prefix covers (the longest common prefix with a pin, when it
+        reaches that pin's end but for ``PIN_BOUNDARY`` tokens)."""
+        best = 0
+        for pinned in list(self.pins.values()):
+            common = 0
+            for mine, theirs in zip(tokens, pinned, strict=False):
+                if mine != theirs:
+                    break
+                common += 1
+            if common >= len(pinned) - PIN_BOUNDARY and common > best:
+                best = common
+        return best or None
 
     def _prompt_tokens(
         self,
@@ -345,6 +416,7 @@ async def _responses(events: asyncio.Queue[Event], stream: bool, n: int) -> Asyn
                 prompt_token_count=done.prompt_tokens,
                 candidates_token_count=completion_tokens,
                 total_token_count=done.prompt_tokens + completion_tokens,
+                cached_content_token_count=done.cached_tokens,
             )
             final = _response({} if stream else {i: p.take() for i, p in parts.items()}, {} if stream else reasons)
             final.usage_metadata = usage
@@ -364,9 +436,15 @@ def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.Gene
 class LocalEngine:
     """Every local model, by name and alias."""
 
-    def __init__(self, model_specs: list[LocalModelSpec], *, probe: Probe | None = None) -> None:
-        """``probe`` decides on llama.cpp's extra buffer types (default: probe, cache nothing)."""
+    def __init__(
+        self, model_specs: list[LocalModelSpec], *, probe: Probe | None = None, cache_memory: int = 256 * 1024 * 1024
+    ) -> None:
+        """``probe`` decides on llama.cpp's extra buffer types (default: probe, cache nothing);
+        ``cache_memory``: bytes pinned prefixes may keep, every model together."""
         probe = probe or Probe()
+        self._cache_memory = cache_memory
+        self._pinned: dict[int, Pinned] = {}
+        self._pin_keys = itertools.count(1)
         self._models = {spec.name: LocalModel(spec, probe) for spec in model_specs}
         self._names: dict[str, str] = {}
         for spec in model_specs:
@@ -376,7 +454,8 @@ class LocalEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEngine:
-        return cls(specs(settings), probe=Probe(state_dir(settings)))
+        memory = byte_size(settings.local.cache_memory, "local.cache_memory")
+        return cls(specs(settings), probe=Probe(state_dir(settings)), cache_memory=memory)
 
     def resolve(self, name: str) -> str | None:
         return self._names.get(name) or self._names.get(name.lower())
@@ -405,6 +484,36 @@ class LocalEngine:
         if local is None:
             raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
         return local.generate(request, stream=stream, parallel_tool_calls=parallel_tool_calls)
+
+    # --- pinned prefixes for context caches ------------------------------------------------
+    # STAND-IN, replaced by the batching branch: the prefix is tokenized and counted, no KV
+    # state is kept, and ``generate`` reports the prompt tokens a pin covers as cached.
+
+    @property
+    def pinned_bytes(self) -> int:
+        return sum(p.size for p in self._pinned.values())
+
+    async def pin(self, model: str, request: g.GenerateContentRequest) -> Pinned:
+        """Keep ``request``'s rendered prompt (systemInstruction, contents, tools) for later
+        requests that start with it. 404 unknown model, 400 too long, 429 no memory left."""
+        local = self._models.get(model)
+        if local is None:
+            raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
+        tokens = await local.prefix_tokens(request)
+        size = len(tokens) * local.context.kv_bytes_per_token
+        if self.pinned_bytes + size > self._cache_memory:
+            raise ResourceExhausted(
+                f"no room for this cache: it needs {size} bytes, {self._cache_memory - self.pinned_bytes} of "
+                f"local.cache_memory ({self._cache_memory} bytes) are free; delete a cache or wait for one to expire"
+            )
+        pinned = Pinned(model=model, key=next(self._pin_keys), tokens=len(tokens), size=size)
+        self._pinned[pinned.key] = pinned
+        local.pins[pinned.key] = tuple(tokens)
+        return pinned
+
+    def unpin(self, pinned: Pinned) -> None:
+        if self._pinned.pop(pinned.key, None) is not None:
+            self._models[pinned.model].pins.pop(pinned.key, None)
 
     async def aclose(self) -> None:
         for model in self._models.values():

@@ -128,11 +128,26 @@ class Context:
         return int(self._llama.n_ctx())
 
     @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes (keys and values in f16, every layer), from the
+        GGUF's metadata."""
+        meta = self._llama.metadata
+        arch = meta.get("general.architecture", "llama")
+        layers = int(meta.get(f"{arch}.block_count", 1))
+        heads = int(meta.get(f"{arch}.attention.head_count", 1)) or 1
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+        embd = int(meta.get(f"{arch}.embedding_length", 0))
+        key = int(meta.get(f"{arch}.attention.key_length", embd // heads))
+        value = int(meta.get(f"{arch}.attention.value_length", embd // heads))
+        return max(1, layers * kv_heads * (key + value) * 2)
+
+    @property
     def chat_template(self) -> str | None:
         return self._llama.metadata.get("tokenizer.chat_template") or None
 
-    def chat_format(self, template: str) -> ChatFormat:
-        """A renderer for ``template`` with this model's own BOS and EOS text."""
+    def chat_format(self, template: str, *, generation_prompt: bool = True) -> ChatFormat:
+        """A renderer for ``template`` with this model's own BOS and EOS text; without
+        ``generation_prompt``, the conversation alone (a prefix for a context cache)."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         eos, bos = self._llama.token_eos(), self._llama.token_bos()
@@ -143,6 +158,7 @@ class Context:
                 eos_token=self._model.token_get_text(eos) if eos != -1 else "",
                 bos_token=self._model.token_get_text(bos) if bos != -1 else "",
                 stop_token_ids=[eos],
+                add_generation_prompt=generation_prompt,
             ),
         )
 
