@@ -37,7 +37,7 @@ import aiohttp
 import uvloop
 
 from _requests import typical_body
-from upstream_relay import GATEWAY, Process, free_port
+from upstream_relay import GATEWAY, Process, free_port, process_cpu
 
 MODEL = "gemini-2.5-flash"
 CHAT_PATH = "/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"
@@ -126,18 +126,6 @@ cli = os.path.join(os.path.dirname(sys.executable), "litellm")
 os.execv(cli, [cli, "--config", os.environ["BENCH_LITELLM_CONFIG"], "--host", "127.0.0.1", "--port", sys.argv[1],
                "--num_workers", "1"])
 """
-
-
-def process_cpu(pid: int) -> float:
-    """Seconds on a CPU of every thread of ``pid`` (``schedstat``: nanoseconds, where
-    ``stat`` counts 10 ms ticks, too coarse for the mock)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass  # a thread that just ended
-    return total / 1e9
 
 
 class Target:

@@ -9,6 +9,10 @@ request line and headers ``header_timeout`` seconds after it opened (or after it
 response) is closed; a head larger than ``max_header_bytes`` gets a 431. The body has its own
 deadline in the application (``front/body.py``: a 408).
 
+``Coalesced`` makes what the protocol writes within one step of the event loop leave in one
+``send``: uvicorn writes a response's status line and headers, then its body, each with its
+own system call; on a small answer the second call costs as much as the rest of the response.
+
 ``Server`` is uvicorn's server with a drain step: on SIGTERM (or Ctrl-C), before uvicorn waits
 for the connections to finish, it tells the application (``on_shutdown``), which gives every
 request in flight ``shutdown_timeout`` seconds and then ends it with an error
@@ -32,6 +36,60 @@ HEADERS_TOO_LARGE = (
 )
 
 
+class Coalesced:
+    """A transport whose writes are joined and sent once, at the end of the event-loop step
+    they were made in (a stream's pieces are not held back: every step flushes)."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._pending.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the transport's interface, as it is
+        return getattr(self._transport, name)
+
+
 class HeadDeadline:
     """Mixed into a uvicorn HTTP protocol class (which sets ``cycle`` when a head is parsed)."""
 
@@ -41,7 +99,7 @@ class HeadDeadline:
     cycle: Any
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)  # type: ignore[misc]
+        super().connection_made(Coalesced(transport, asyncio.get_running_loop()))  # type: ignore[misc]
         self._head_timer: asyncio.TimerHandle | None = None
         self._arm()
 
