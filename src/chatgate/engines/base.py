@@ -77,3 +77,5 @@ class ModelServer(Engine, Catalogue, Protocol):
     """An engine with its own catalogue of models, loaded at start-up (the local engine)."""
 
     async def start(self) -> None: ...
+
+    async def count_tokens(self, model: str, request: GenerateContentRequest) -> int: ...  # the prompt's tokens

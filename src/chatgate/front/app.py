@@ -21,7 +21,7 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import projects, render, static
+from chatgate.front import native, projects, render, static
 from chatgate.front.auth import Authenticator
 from chatgate.front.chat import chat_completions
 from chatgate.front.deadline import Deadlines
@@ -59,7 +59,7 @@ async def models(request: Request) -> Response:
     if (endpoint := state.settings.endpoints.get(endpoint_id)) is not None:
         projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     if endpoint_id == OPENAPI:
-        listing = state.targets.listing()
+        listing = await state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
         listing = await upstream.models()
     else:
@@ -134,6 +134,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
         Route(PREFIX + "/chat/completions", chat, methods=["POST"]),
         Route(PREFIX + "/models", models, methods=["GET"]),
         Route("/{version}/projects/{project}/quota", quota, methods=["GET"]),
+        *native.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -20,6 +20,8 @@ from chatgate.errors import (
 from chatgate.protocols import openai as o
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -119,6 +121,21 @@ def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
         if unknown:
             log.debug("ignoring unknown request fields: %s", ", ".join(sorted(unknown)))
     return request
+
+
+def decode_gemini(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """A native Gemini body (``g.request_decoder``, ``g.count_request_decoder``); every failure
+    is a 400 naming the field by its JSON path, in the wire's camelCase."""
+    if not raw.strip():
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    check_nesting(raw)
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        message, param = _param(exc)
+        raise InvalidRequest(f"invalid request: {message}" + (f" at `{param}`" if param else ""), param=param) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
 def decode_object(raw: bytes) -> dict[str, Any]:

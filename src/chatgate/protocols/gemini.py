@@ -253,5 +253,69 @@ class RpcStatus(_Wire, kw_only=True):
     details: list[dict[str, Any]] | None = None
 
 
+class CountTokensRequest(_Wire, kw_only=True):
+    """``:countTokens``: Vertex's form (``contents`` beside the request's other fields) or the
+    Gemini API's (the whole request under ``generateContentRequest``)."""
+
+    contents: list[Content] | None = None
+    system_instruction: Content | None = None
+    tools: list[Tool] | None = None
+    generation_config: GenerationConfig | None = None
+    generate_content_request: GenerateContentRequest | None = None
+
+    def as_request(self) -> GenerateContentRequest:
+        """The request whose prompt is counted."""
+        if self.generate_content_request is not None:
+            return self.generate_content_request
+        return GenerateContentRequest(
+            contents=self.contents or [],
+            system_instruction=self.system_instruction,
+            tools=self.tools,
+            generation_config=self.generation_config,
+        )
+
+
+class CountTokensResponse(_Wire, kw_only=True):
+    total_tokens: int
+    total_billable_characters: int | None = None
+    cached_content_token_count: int | None = None
+    prompt_tokens_details: list[dict[str, Any]] | None = None
+    cache_tokens_details: list[dict[str, Any]] | None = None
+
+
+class PublisherModel(_Wire, kw_only=True):
+    """A model in Vertex's Model Garden form (``publishers/{publisher}/models/{id}``)."""
+
+    name: str
+    version_id: str | None = None
+    open_source_category: str | None = None
+    launch_stage: str | None = None
+
+
+class ListPublisherModelsResponse(_Wire, kw_only=True):
+    publisher_models: list[PublisherModel]
+    next_page_token: str | None = None
+
+
+class Model(_Wire, kw_only=True):
+    """A model in the Gemini API's form (``models/{id}``)."""
+
+    name: str
+    base_model_id: str | None = None
+    version: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    input_token_limit: int | None = None
+    output_token_limit: int | None = None
+    supported_generation_methods: list[str] | None = None
+
+
+class ListModelsResponse(_Wire, kw_only=True):
+    models: list[Model]
+    next_page_token: str | None = None
+
+
 encoder = msgspec.json.Encoder()
 response_decoder = msgspec.json.Decoder(GenerateContentResponse)
+request_decoder = msgspec.json.Decoder(GenerateContentRequest)
+count_request_decoder = msgspec.json.Decoder(CountTokensRequest)
