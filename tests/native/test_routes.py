@@ -148,3 +148,37 @@ async def test_model_listings_and_lookups(native: httpx.AsyncClient) -> None:
     assert "generateContent" in r.json()["models"][0]["supportedGenerationMethods"]
     r = await native.get(f"{API}/{OTHER}", headers={"x-goog-api-key": KEY})
     assert r.status_code == 200 and r.json()["name"] == f"models/{OTHER}"
+
+
+async def test_get_v1_models_answers_each_client_in_its_shape(native: httpx.AsyncClient) -> None:
+    # google-genai in API-key mode lists at /v1/models, OpenAI's listing route.
+    r = await native.get("/v1/models", headers={"x-goog-api-key": KEY})
+    assert [m["name"] for m in r.json()["models"]] == [f"models/{MODEL}", f"models/{OTHER}"]
+    r = await native.get("/v1/models", headers=AUTH)
+    assert r.json()["object"] == "list" and [m["id"] for m in r.json()["data"]] == [MODEL, OTHER]
+    r = await native.get(f"/v1/models/{MODEL}", params={"key": KEY})
+    assert r.status_code == 200 and r.json()["name"] == f"models/{MODEL}"
+
+
+async def test_fields_may_be_spelled_as_in_the_proto(native: httpx.AsyncClient, engine: FakeEngine) -> None:
+    """Google reads snake_case field names as protobuf's JSON does (its SDK sends some);
+    free-form members keep their keys."""
+    declaration = {"name": "f", "parameters_json_schema": {"type": "object", "properties": {"first_name": {}}}}
+    sent = {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "system_instruction": {"parts": [{"text": "be brief"}]},
+        "generation_config": {"max_output_tokens": 7, "topK": 2},
+        "tools": [{"function_declarations": [declaration]}],
+    }
+    r = await native.post(VERTEX_MODEL + ":generateContent", headers=AUTH, json=sent)
+    assert r.status_code == 200, r.text
+    request = engine.last.request
+    assert request.system_instruction is not None and request.system_instruction.parts[0].text == "be brief"
+    assert request.generation_config is not None
+    assert (request.generation_config.max_output_tokens, request.generation_config.top_k) == (7, 2)
+    assert request.tools is not None and request.tools[0].function_declarations is not None
+    assert request.tools[0].function_declarations[0].parameters_json_schema == declaration["parameters_json_schema"]
+    r = await native.post(
+        VERTEX_MODEL + ":generateContent", headers=AUTH, json={**sent, "generation_config": {"temperature": "x"}}
+    )
+    assert r.status_code == 400 and "generationConfig.temperature" in r.json()["error"]["message"]

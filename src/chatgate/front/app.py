@@ -53,6 +53,8 @@ async def chat(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     state = _state(request)
+    if "endpoint" not in request.path_params and native.from_google_client(request):
+        return await native.api_models(request)
     project = request.path_params.get("project", state.settings.server.default_project)
     state.auth.check(request.headers, project)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from chatgate.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
 
 log = logging.getLogger(__name__)
@@ -123,14 +125,30 @@ def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
     return request
 
 
-def decode_gemini(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
-    """A native Gemini body (``g.request_decoder``, ``g.count_request_decoder``); every failure
-    is a 400 naming the field by its JSON path, in the wire's camelCase."""
+# A key spelled snake_case, somewhere (perhaps inside free-form data: then the slow path is
+# only slower).
+_SNAKE_KEY = re.compile(rb'"[a-z][a-zA-Z0-9]*_[a-zA-Z0-9_]*"\s*:')
+
+
+@functools.cache
+def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+    return msgspec.json.Decoder(kind)
+
+
+def decode_gemini(raw: bytes, kind: type[T]) -> T:
+    """A native Gemini body (``g.GenerateContentRequest``, ``g.CountTokensRequest``), its
+    fields spelled camelCase or snake_case as Google takes them; every failure is a 400
+    naming the field by its JSON path, in the wire's camelCase."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     check_nesting(raw)
     try:
-        return decoder.decode(raw)
+        if _SNAKE_KEY.search(raw) is None:
+            return _decoder(kind).decode(raw)  # type: ignore[arg-type]  # a Struct type hashes
+        value = msgspec.json.decode(raw)
+        if not isinstance(value, dict):
+            raise msgspec.ValidationError(f"Expected `object`, got `{type(value).__name__}`")
+        return msgspec.convert(g.proto_names(value, kind), kind)  # type: ignore[arg-type]
     except msgspec.ValidationError as exc:
         message, param = _param(exc)
         raise InvalidRequest(f"invalid request: {message}" + (f" at `{param}`" if param else ""), param=param) from None

@@ -115,10 +115,17 @@ def routes() -> list[Route]:
         Route(EXPRESS + "/{model}", vertex_model, methods=["GET"]),
         Route(EXPRESS, vertex_models, methods=["GET"]),
         Route("/{version}/models/{call:path}", api_call, methods=["POST"]),
-        # GET /v1/models is OpenAI's listing: the Gemini API's listing is v1beta's.
-        Route("/v1beta/models/{model:path}", api_model, methods=["GET"]),
+        Route("/{version}/models/{model:path}", api_model, methods=["GET"]),
+        # GET /v1/models is OpenAI's listing too: app.py asks ``from_google_client`` which.
         Route("/v1beta/models", api_models, methods=["GET"]),
     ]
+
+
+def from_google_client(request: Request) -> bool:
+    """Whether a ``GET /v1/models`` comes from a Google client (the google-genai SDK asks
+    the Gemini API's v1 there), which wants the Gemini API's listing, not OpenAI's."""
+    headers = request.headers
+    return "x-goog-api-key" in headers or "x-goog-api-client" in headers or "key" in request.query_params
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -157,7 +164,7 @@ async def _call(
         projects.check(state.settings.gemini.projects, project, "Gemini")
     if method == "countTokens":
         return await _count(state, project, key, target, raw)
-    generate = decode_gemini(raw, g.request_decoder)
+    generate = decode_gemini(raw, g.GenerateContentRequest)
     check_generate(generate)
     stream = method == "streamGenerateContent"
     config = generate.generation_config or g.GenerationConfig()
@@ -191,7 +198,7 @@ async def _call(
 
 
 async def _count(state: AppState, project: str, key: str | None, target: Target, raw: bytes) -> Response:
-    counted = check_count(decode_gemini(raw, g.count_request_decoder))
+    counted = check_count(decode_gemini(raw, g.CountTokensRequest))
     lease = await state.quotas.admit(project, key, OPENAPI, 0)  # a request, no generated tokens
     try:
         gemini = state.targets.gemini

@@ -9,6 +9,9 @@ response carrying one we do not know must still decode. Reference: the Vertex AI
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from typing import Any
 
 import msgspec
@@ -319,3 +322,56 @@ encoder = msgspec.json.Encoder()
 response_decoder = msgspec.json.Decoder(GenerateContentResponse)
 request_decoder = msgspec.json.Decoder(GenerateContentRequest)
 count_request_decoder = msgspec.json.Decoder(CountTokensRequest)
+
+
+# --- proto field names ---------------------------------------------------------------------
+# Google parses JSON as protobuf does: a field may be spelled lowerCamelCase or as in the proto
+# (snake_case), and Google's own SDK sends some snake_case (``parameters_json_schema`` for a
+# Python function's declaration). Free-form members (``args``, schemas) keep their keys.
+
+
+def _struct_of(tp: Any) -> tuple[type[Struct] | None, bool]:
+    """The Struct a field holds (itself, or as a list's items), and whether as a list."""
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return tp, False
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _struct_of(arg)
+            if found[0] is not None:
+                return found
+    if origin is list:
+        inner, _ = _struct_of(typing.get_args(tp)[0])
+        return inner, inner is not None
+    return None, False
+
+
+@functools.cache
+def _names(cls: type[Struct]) -> dict[str, tuple[str, type[Struct] | None, bool]]:
+    names = {}
+    for field in msgspec.structs.fields(cls):
+        spec = (field.encode_name, *_struct_of(field.type))
+        names[field.encode_name] = names[field.name] = spec
+    return names
+
+
+def proto_names(value: Any, cls: type[Struct]) -> Any:
+    """``value`` (JSON as builtins) for ``cls`` with every field of every nested message
+    spelled lowerCamelCase, as the decoder reads it."""
+    if not isinstance(value, dict):
+        return value
+    names = _names(cls)
+    out = {}
+    for key, item in value.items():
+        spec = names.get(key)
+        if spec is None:
+            out[key] = item
+            continue
+        name, inner, many = spec
+        if inner is not None:
+            if many and isinstance(item, list):
+                item = [proto_names(element, inner) for element in item]
+            elif not many:
+                item = proto_names(item, inner)
+        out[name] = item
+    return out
