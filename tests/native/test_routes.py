@@ -152,10 +152,12 @@ async def test_model_listings_and_lookups(native: httpx.AsyncClient) -> None:
 
 async def test_get_v1_models_answers_each_client_in_its_shape(native: httpx.AsyncClient) -> None:
     # google-genai in API-key mode lists at /v1/models, OpenAI's listing route.
-    r = await native.get("/v1/models", headers={"x-goog-api-key": KEY})
+    google = {"x-goog-api-key": KEY, "x-goog-api-client": "google-genai-sdk/3.6.1 gl-python/3.11"}
+    r = await native.get("/v1/models", headers=google)
     assert [m["name"] for m in r.json()["models"]] == [f"models/{MODEL}", f"models/{OTHER}"]
-    r = await native.get("/v1/models", headers=AUTH)
-    assert r.json()["object"] == "list" and [m["id"] for m in r.json()["data"]] == [MODEL, OTHER]
+    for openai_client in (AUTH, {"x-goog-api-key": KEY}):
+        r = await native.get("/v1/models", headers=openai_client)
+        assert r.json()["object"] == "list" and [m["id"] for m in r.json()["data"]] == [MODEL, OTHER]
     r = await native.get(f"/v1/models/{MODEL}", params={"key": KEY})
     assert r.status_code == 200 and r.json()["name"] == f"models/{MODEL}"
 

@@ -123,9 +123,10 @@ def routes() -> list[Route]:
 
 def from_google_client(request: Request) -> bool:
     """Whether a ``GET /v1/models`` comes from a Google client (the google-genai SDK asks
-    the Gemini API's v1 there), which wants the Gemini API's listing, not OpenAI's."""
-    headers = request.headers
-    return "x-goog-api-key" in headers or "x-goog-api-client" in headers or "key" in request.query_params
+    the Gemini API's v1 there, saying who it is in ``x-goog-api-client``), which wants the
+    Gemini API's listing, not OpenAI's. An API key alone does not tell: OpenAI clients may
+    send theirs as ``x-goog-api-key`` too."""
+    return "x-goog-api-client" in request.headers or "key" in request.query_params
 
 
 # --- the request -----------------------------------------------------------------------------
