@@ -1,12 +1,11 @@
 """Google's own SDK (``google-genai``) against a live chatgate on the embedded model:
 ``caches.create/get/list/update/delete``, and a request through the OpenAI route that uses the
-cache (generating through the SDK needs the native generateContent route)."""
+cache, and one through the SDK's own generateContent."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
@@ -20,7 +19,6 @@ from tests.live import LiveServer
 
 pytestmark = pytest.mark.model
 
-NATIVE = Path(__file__).resolve().parents[2] / "src" / "chatgate" / "front" / "native.py"
 MANUAL = "The blue door opens with the code 4711. The red door opens with the code 1234. " * 8
 
 
@@ -138,7 +136,6 @@ def test_cache_resource_validates_against_discovery(live: LiveServer) -> None:
     assert httpx.delete(f"{live.url}/v1/{created.json()['name']}", headers=headers).json() == {}
 
 
-@pytest.mark.skipif(not NATIVE.exists(), reason="generating through the SDK needs front/native.py (the native route)")
 def test_generate_with_the_cache_through_the_sdk(vertex: genai.Client) -> None:
     created = vertex.caches.create(model=MODEL, config=_config())
     assert created.name is not None and created.usage_metadata is not None

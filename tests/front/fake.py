@@ -113,6 +113,7 @@ class FakeEngine:
         self.script = list(script)
         self._models = list(models)
         self.calls: list[Seen] = []
+        self.counted: list[tuple[str, g.GenerateContentRequest]] = []
         self.waiting = 0  # the Load of every model: read by /metrics
         self.busy = False
         self.pins: dict[int, tuple[Pinned, g.GenerateContentRequest]] = {}
@@ -167,6 +168,12 @@ class FakeEngine:
 
     def unpin(self, pinned: Pinned) -> None:
         self.pins.pop(pinned.key, None)
+
+    async def count_tokens(self, model: str, request: g.GenerateContentRequest) -> int:
+        """A word count of the prompt's text: enough to tell requests apart."""
+        self.counted.append((model, request))
+        contents = [*request.contents, *([request.system_instruction] if request.system_instruction else [])]
+        return sum(len((part.text or "").split()) for content in contents for part in content.parts)
 
     @property
     def last(self) -> Seen:

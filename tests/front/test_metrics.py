@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
+from chatgate.front.metrics import route_kind
 from tests.front.conftest import AUTH, ROUTE, body
 from tests.front.fake import MODEL
 
@@ -46,3 +48,21 @@ async def test_unique_model_names_do_not_grow_metrics(http: httpx.AsyncClient) -
     # ... and the tokens were counted, under the configured name.
     tokens = f'chatgate_completion_tokens_total{{model="{MODEL}"}}'
     assert value(after, tokens) == value(before, tokens) + 80 * 2
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/v1/chat/completions", "chat_completions"),
+        ("/v1/projects/p/locations/l/publishers/google/models/m:generateContent", "generate_content"),
+        ("/v1beta/models/m:streamGenerateContent", "stream_generate_content"),
+        ("/v1beta1/projects/p/locations/l/publishers/google/models/m:countTokens", "count_tokens"),
+        ("/v1/projects/p/locations/l/cachedContents/abc", "cached_contents"),
+        ("/v1beta/cachedContents", "cached_contents"),
+        ("/v1/models", "models"),
+        ("/v1beta/models/m:unknownMethod", "other"),
+        ("/nowhere", "other"),
+    ],
+)
+def test_route_kinds_name_each_api_method(path: str, kind: str) -> None:
+    assert route_kind(path) == kind

@@ -88,6 +88,8 @@ class FakeGemini:
         self.seen: list[Seen] = []
         self.disconnects = 0
         self.caches: dict[str, dict[str, Any]] = {}  # by resource name
+        # Google's model list, answered when no reply is queued (Vertex's publisher models).
+        self.models = ["gemini-2.5-flash", "gemini-2.5-pro"]
         self._ids = itertools.count(1000000001)
         self.url = ""
         self._server: AppServer | None = None
@@ -157,6 +159,8 @@ class FakeGemini:
         if not self.replies and "/cachedContents" in scope["path"]:
             seen = self.seen[-1]
             reply = self._cached_contents(seen.method, seen.path, seen.query, seen.body)
+        elif not self.replies and scope["method"] == "GET" and scope["path"].endswith("/publishers/google/models"):
+            reply = _json({"publisherModels": [{"name": f"publishers/google/models/{m}"} for m in self.models]})
         else:
             reply = self._next()
         headers = [(b"content-type", reply.content_type.encode())] + [

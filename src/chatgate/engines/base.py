@@ -24,8 +24,8 @@ Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
 What the front needs beyond generation is a catalogue (``Catalogue``: the names it serves,
 and resolving a client's name to one of them) and, per model, its load (``Load``: requests
 waiting, one generating), which ``/metrics`` shows. ``ModelServer`` is the three together,
-with a start-up: the local engine follows it, and so can any fake a test or benchmark passes
-to ``build_app``.
+with a start-up and ``count_tokens`` (the prompt's tokens, for ``countTokens``): the local
+engine follows it, and so can any fake a test or benchmark passes to ``build_app``.
 
 Self-deployed endpoints relay OpenAI bodies untranslated and so sit beside this protocol
 (``engines/upstream/``), not behind it.
@@ -77,3 +77,5 @@ class ModelServer(Engine, Catalogue, Protocol):
     """An engine with its own catalogue of models, loaded at start-up (the local engine)."""
 
     async def start(self) -> None: ...
+
+    async def count_tokens(self, model: str, request: GenerateContentRequest) -> int: ...  # the prompt's tokens

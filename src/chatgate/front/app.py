@@ -21,7 +21,7 @@ from chatgate.engines.gemini import is_configured as gemini_configured
 from chatgate.engines.local.engine import LocalEngine
 from chatgate.engines.upstream import UpstreamEndpoint
 from chatgate.errors import ChatgateError, NotFound
-from chatgate.front import caches, endpoints, projects, render, static
+from chatgate.front import caches, endpoints, native, projects, render, static
 from chatgate.front.auth import Authenticator
 from chatgate.front.cachestore import CacheStore
 from chatgate.front.chat import chat_completions
@@ -54,13 +54,15 @@ async def chat(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     state = _state(request)
+    if "endpoint" not in request.path_params and native.from_google_client(request):
+        return await native.api_models(request)
     project = request.path_params.get("project", state.settings.server.default_project)
     state.auth.check(request.headers, project)
     endpoint_id = request.path_params.get("endpoint", OPENAPI)
     if (endpoint := state.settings.endpoints.get(endpoint_id)) is not None:
         projects.check(endpoint.projects, project, f"endpoint {endpoint_id!r}")
     if endpoint_id == OPENAPI:
-        listing = state.targets.listing()
+        listing = await state.targets.listing()
     elif (upstream := state.upstream(endpoint_id)) is not None:
         listing = await upstream.models()
     else:
@@ -143,6 +145,7 @@ def build_app(settings: Settings, *, local: ModelServer | None = None) -> Starle
             for version in VERSIONS
         ),
         Route("/{version}/projects/{project}/quota", quota, methods=["GET"]),
+        *native.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -34,12 +34,13 @@ class Authenticator:
         # requests, and verifying a signature costs more than the rest of a request.
         self._verified: OrderedDict[str, tokens.Claims] = OrderedDict()
 
-    def check(self, headers: Headers, project: str) -> str | None:
+    def check(self, headers: Headers, project: str, *, query_key: str | None = None) -> str | None:
         """Raise ``Unauthenticated`` (401) or ``PermissionDenied`` (403), or return the
-        caller's key name (``None`` for a token or an unnamed key)."""
+        caller's key name (``None`` for a token or an unnamed key). ``query_key``: the
+        ``?key=`` of a URL, which Google's native routes accept after the headers."""
         if not self.enabled:
             return None
-        credential = _credential(headers)
+        credential = _credential(headers) or query_key or None
         if credential is None:
             raise Unauthenticated(
                 "missing credentials: send `Authorization: Bearer <token>` (mint one with `chatgate token`)"

@@ -26,9 +26,22 @@ from chatgate.protocols import gemini as g
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+# Gemini's own methods (``.../models/{model}:generateContent``), by the name metrics give them.
+_METHODS = {
+    "generateContent": "generate_content",
+    "streamGenerateContent": "stream_generate_content",
+    "countTokens": "count_tokens",
+}
+
+
 def route_kind(path: str) -> str:
     if path.endswith("/chat/completions"):
         return "chat_completions"
+    _, colon, method = path.rpartition(":")
+    if colon and method in _METHODS:
+        return _METHODS[method]
+    if "/cachedContents" in path:
+        return "cached_contents"
     if path.endswith("/models"):
         return "models"
     if path in ("/healthz", "/readyz", "/metrics"):

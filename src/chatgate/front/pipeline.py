@@ -151,22 +151,28 @@ class Stream:
         return cls(run, chunks, first, record)
 
     async def events(
-        self, translator: Translator, *, failed: Callable[[Exception], bytes], done: bytes | None = None
+        self,
+        translator: Translator,
+        *,
+        failed: Callable[[Exception], bytes],
+        done: bytes | None = None,
+        frame: Callable[[object], bytes] = sse.encode_event,
     ) -> AsyncIterator[bytes]:
-        """The answer's body: each translated event as an SSE frame, then ``done``. A failure
-        after the first chunk (the headers have gone out) ends it with the frame ``failed``
-        makes of it. One generator from the engine to the socket: this is the hot path."""
+        """The answer's body: each translated event framed (an SSE frame unless ``frame``
+        says otherwise), then ``done``. A failure after the first chunk (the headers have gone
+        out) ends it with the frame ``failed`` makes of it. One generator from the engine to
+        the socket: this is the hot path."""
         try:
             if self._first is not None:
                 for event in translator.feed(self._first):
-                    yield sse.encode_event(event)
+                    yield frame(event)
                 while (response := await within(self._run.deadline, anext(self._chunks, None))) is not None:
                     if response.usage_metadata is not None:
                         self._usage = response.usage_metadata
                     for event in translator.feed(response):
-                        yield sse.encode_event(event)
+                        yield frame(event)
             for event in translator.finish():
-                yield sse.encode_event(event)
+                yield frame(event)
             if done is not None:
                 yield done
         except Exception as exc:

@@ -59,17 +59,24 @@ def google_status(status: int) -> str:
 def google_error_response(error: ChatgateError) -> Response:
     """``error`` in Google's shape, for the native Gemini routes:
     ``{"error": {"code", "message", "status"}}``; a Google error relayed keeps its own status name."""
+    return Response(
+        encoder.encode(google_error_body(error)),
+        status_code=error.status,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+def google_error_body(error: ChatgateError) -> dict[str, object]:
+    """``{"error": {"code", "message", "status"}}``: a response body, or a stream's last element."""
     name = error.extra.get("status")
-    body = {
+    return {
         "error": {
             "code": error.status,
             "message": error.message,
             "status": name if isinstance(name, str) else google_status(error.status),
         }
     }
-    return Response(
-        encoder.encode(body), status_code=error.status, media_type="application/json", headers=error.headers
-    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from chatgate.config import Settings
 from chatgate.engines.base import Engine, ModelServer
+from chatgate.engines.gemini import GeminiEngine
 from chatgate.errors import InvalidRequest, NotFound
 from chatgate.protocols import openai as o
 
@@ -24,7 +25,7 @@ class Target:
 
 
 class Targets:
-    def __init__(self, settings: Settings, local: ModelServer, gemini: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, local: ModelServer, gemini: GeminiEngine | None = None) -> None:
         self._settings = settings
         self._local = local
         self._gemini = gemini  # None when [gemini] holds no credentials
@@ -79,17 +80,30 @@ class Targets:
         return Target(self._local, bound, bound)
 
     @property
-    def gemini(self) -> Engine | None:
+    def gemini(self) -> GeminiEngine | None:
         return self._gemini
+
+    @property
+    def local(self) -> ModelServer:
+        return self._local
 
     def served(self) -> list[str]:
         return self._local.names()
 
-    def listing(self) -> o.ModelList:
+    async def all_served(self) -> list[str]:
+        """The local models, then Gemini's as ``google/<id>`` (Google's listing, cached) when
+        Gemini is configured; a local model's name wins over Gemini's."""
+        local = self.served()
+        if self._gemini is None:
+            return local
+        google = [GOOGLE_PREFIX + model for model in await self._gemini.models()]
+        return local + [name for name in google if self._local.resolve(name) is None]
+
+    async def listing(self) -> o.ModelList:
         return o.ModelList(
             data=[
                 o.Model(id=name, created=self._created, owned_by=name.partition("/")[0] or "chatgate")
-                for name in self.served()
+                for name in await self.all_served()
             ]
         )
 

@@ -9,6 +9,9 @@ response carrying one we do not know must still decode. Reference: the Vertex AI
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from typing import Any
 
 import msgspec
@@ -280,5 +283,122 @@ class RpcStatus(_Wire, kw_only=True):
     details: list[dict[str, Any]] | None = None
 
 
+class CountTokensRequest(_Wire, kw_only=True):
+    """``:countTokens``: Vertex's form (``contents`` beside the request's other fields) or the
+    Gemini API's (the whole request under ``generateContentRequest``)."""
+
+    contents: list[Content] | None = None
+    system_instruction: Content | None = None
+    tools: list[Tool] | None = None
+    generation_config: GenerationConfig | None = None
+    generate_content_request: GenerateContentRequest | None = None
+
+    def as_request(self) -> GenerateContentRequest:
+        """The request whose prompt is counted."""
+        if self.generate_content_request is not None:
+            return self.generate_content_request
+        return GenerateContentRequest(
+            contents=self.contents or [],
+            system_instruction=self.system_instruction,
+            tools=self.tools,
+            generation_config=self.generation_config,
+        )
+
+
+class CountTokensResponse(_Wire, kw_only=True):
+    total_tokens: int
+    total_billable_characters: int | None = None
+    cached_content_token_count: int | None = None
+    prompt_tokens_details: list[dict[str, Any]] | None = None
+    cache_tokens_details: list[dict[str, Any]] | None = None
+
+
+class PublisherModel(_Wire, kw_only=True):
+    """A model in Vertex's Model Garden form (``publishers/{publisher}/models/{id}``)."""
+
+    name: str
+    version_id: str | None = None
+    open_source_category: str | None = None
+    launch_stage: str | None = None
+
+
+class ListPublisherModelsResponse(_Wire, kw_only=True):
+    publisher_models: list[PublisherModel]
+    next_page_token: str | None = None
+
+
+class Model(_Wire, kw_only=True):
+    """A model in the Gemini API's form (``models/{id}``)."""
+
+    name: str
+    base_model_id: str | None = None
+    version: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    input_token_limit: int | None = None
+    output_token_limit: int | None = None
+    supported_generation_methods: list[str] | None = None
+
+
+class ListModelsResponse(_Wire, kw_only=True):
+    models: list[Model]
+    next_page_token: str | None = None
+
+
 encoder = msgspec.json.Encoder()
 response_decoder = msgspec.json.Decoder(GenerateContentResponse)
+request_decoder = msgspec.json.Decoder(GenerateContentRequest)
+count_request_decoder = msgspec.json.Decoder(CountTokensRequest)
+
+
+# --- proto field names ---------------------------------------------------------------------
+# Google parses JSON as protobuf does: a field may be spelled lowerCamelCase or as in the proto
+# (snake_case), and Google's own SDK sends some snake_case (``parameters_json_schema`` for a
+# Python function's declaration). Free-form members (``args``, schemas) keep their keys.
+
+
+def _struct_of(tp: Any) -> tuple[type[Struct] | None, bool]:
+    """The Struct a field holds (itself, or as a list's items), and whether as a list."""
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return tp, False
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _struct_of(arg)
+            if found[0] is not None:
+                return found
+    if origin is list:
+        inner, _ = _struct_of(typing.get_args(tp)[0])
+        return inner, inner is not None
+    return None, False
+
+
+@functools.cache
+def _names(cls: type[Struct]) -> dict[str, tuple[str, type[Struct] | None, bool]]:
+    names = {}
+    for field in msgspec.structs.fields(cls):
+        spec = (field.encode_name, *_struct_of(field.type))
+        names[field.encode_name] = names[field.name] = spec
+    return names
+
+
+def proto_names(value: Any, cls: type[Struct]) -> Any:
+    """``value`` (JSON as builtins) for ``cls`` with every field of every nested message
+    spelled lowerCamelCase, as the decoder reads it."""
+    if not isinstance(value, dict):
+        return value
+    names = _names(cls)
+    out = {}
+    for key, item in value.items():
+        spec = names.get(key)
+        if spec is None:
+            out[key] = item
+            continue
+        name, inner, many = spec
+        if inner is not None:
+            if many and isinstance(item, list):
+                item = [proto_names(element, inner) for element in item]
+            elif not many:
+                item = proto_names(item, inner)
+        out[name] = item
+    return out

@@ -32,6 +32,7 @@ import msgspec
 from chatgate.config import GeminiSettings
 from chatgate.engines.admission import Admission
 from chatgate.engines.gemini import allow, auth, errors, sse
+from chatgate.engines.gemini.listing import GoogleModels
 from chatgate.engines.gemini.signatures import fill_missing_signatures
 from chatgate.engines.http_errors import CLIENT_ERRORS, transport_error
 from chatgate.engines.httpclient import HttpClient
@@ -46,6 +47,7 @@ _RETRIED = (429, 503)
 MAX_RETRY_WAIT = 30.0
 
 _decoder = msgspec.json.Decoder(g.GenerateContentResponse)
+_count_decoder = msgspec.json.Decoder(g.CountTokensResponse)
 _encoder = msgspec.json.Encoder()
 
 
@@ -78,19 +80,28 @@ def _project_from_file(path: str) -> str | None:
     return project if isinstance(project, str) else None
 
 
-def endpoint(settings: GeminiSettings, model: str, *, stream: bool, project: str | None = None) -> str:
-    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+def endpoint(
+    settings: GeminiSettings, model: str, *, stream: bool, project: str | None = None, method: str | None = None
+) -> str:
+    """The URL of ``model``'s ``method`` (by default ``generateContent`` or its stream)."""
+    method = method or ("streamGenerateContent?alt=sse" if stream else "generateContent")
+    return f"{models_url(settings, project)}/{model}:{method}"
+
+
+def models_url(settings: GeminiSettings, project: str | None = None, *, listing: bool = False) -> str:
+    """Where Google's models are: ``.../publishers/google/models`` (Vertex; the listing is
+    never under a project, as the google-genai SDK asks for it) or ``.../models`` (Gemini API)."""
     base = settings.base_url.rstrip("/") if settings.base_url else None
     if settings.mode == "gemini-api":
         version = settings.api_version or "v1beta"
-        return f"{base or 'https://generativelanguage.googleapis.com'}/{version}/models/{model}:{method}"
+        return f"{base or 'https://generativelanguage.googleapis.com'}/{version}/models"
     version = settings.api_version or "v1beta1"
     location = settings.location
     base = base or _vertex_host(location)
     project = project or settings.project
-    if project is None:
-        return f"{base}/{version}/publishers/google/models/{model}:{method}"
-    return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
+    if project is None or listing:
+        return f"{base}/{version}/publishers/google/models"
+    return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google/models"
 
 
 def _vertex_host(location: str) -> str:
@@ -143,15 +154,69 @@ class GeminiEngine:
             connect_timeout=settings.connect_timeout, read_timeout=settings.timeout, trust_env=True
         )
         self.admission = Admission("Gemini", settings.max_concurrency, settings.queue_size)
+        self.listing = GoogleModels(models_url(settings, self._project, listing=True), self._get)
 
     is_configured = staticmethod(is_configured)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def url(self, model: str, *, stream: bool) -> str:
+    def url(self, model: str, *, stream: bool, method: str | None = None) -> str:
         project = None if (self.settings.api_key and not self.settings.project) else self._project
-        return endpoint(self.settings, model, stream=stream, project=project)
+        return endpoint(self.settings, model, stream=stream, project=project, method=method)
+
+    async def models(self) -> list[str]:
+        """The ids of the models Google serves (``gemini-2.5-flash``), cached (``listing.py``)."""
+        if self._auth is None:
+            return []
+        return await self.listing.ids()
+
+    async def _get(self, url: str) -> tuple[int, bytes]:
+        headers = await self._auth.headers()  # type: ignore[union-attr]  # models() checked it
+        try:
+            return await self._client.get(url, headers)
+        except CLIENT_ERRORS as exc:
+            raise transport_error(exc, "Gemini", self.settings.timeout, answering=False) from exc
+
+    async def count_tokens(self, model: str, request: g.GenerateContentRequest) -> g.CountTokensResponse:
+        """Google's ``countTokens`` for ``request``'s prompt, its answer as it is."""
+        if not _MODEL_ID.fullmatch(model):
+            raise InvalidRequest(f"not a Gemini model id: {model!r}", param="model")
+        if self._auth is None:
+            raise UpstreamError(SETUP_HINT, code="gemini_not_configured")
+        allow.check(self.settings, request)
+        request = self.prepare(request)
+        if self.settings.mode == "gemini-api":  # the whole request, so tools and system count too
+            counted = {"generateContentRequest": {"model": f"models/{model}", **msgspec.to_builtins(request)}}
+        else:  # Vertex takes the request's fields beside contents
+            counted = msgspec.to_builtins(
+                g.CountTokensRequest(
+                    contents=request.contents,
+                    system_instruction=request.system_instruction,
+                    tools=request.tools,
+                    generation_config=request.generation_config,
+                )
+            )
+        headers = {"Content-Type": "application/json", **(await self._auth.headers())}
+        admitted = await self.admission.acquire()
+        try:
+            response = await self._client.send(
+                "POST", self.url(model, stream=False, method="countTokens"), headers, _encoder.encode(counted)
+            )
+            try:
+                body = await response.read()
+                if response.status != 200:
+                    raise errors.body_error(response.status, body, response.headers.get("Retry-After"))
+            finally:
+                response.close()
+        except CLIENT_ERRORS as exc:
+            raise transport_error(exc, "Gemini", self.settings.timeout, answering=False) from exc
+        finally:
+            self.admission.release(admitted)
+        try:
+            return _count_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Gemini returned a malformed response: {exc}", code="malformed_response") from exc
 
     # --- context caches (cachedContents), passed through ------------------------------------
 

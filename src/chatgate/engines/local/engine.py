@@ -332,12 +332,18 @@ class LocalModel:
                 best = common
         return best or None
 
-    def _prompt_tokens(
-        self,
-        context: Context,
-        messages: list[prompts.Message],
-        tools: list[dict[str, Any]] | None,
-        max_tokens: int | None,
+    def count_tokens(self, request: g.GenerateContentRequest) -> int:
+        """The tokens of the prompt ``request`` renders to, as ``generate`` would feed it
+        (tools and a response schema included); blocking: call it off the event loop."""
+        if not request.contents and not request.system_instruction:
+            return 0
+        out = prompts.output(request, self.spec.name)
+        messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
+        tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
+        return len(self._render(self.context, messages, tools))
+
+    def _render(
+        self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None
     ) -> list[int]:
         assert self._format is not None
         try:
@@ -346,7 +352,17 @@ class LocalModel:
             raise InvalidRequest(
                 f"model {self.spec.name!r} cannot take this conversation: {exc}", param="messages"
             ) from None
-        tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
+        # Tokenizing reads the vocabulary only: any context can, beside a generation.
+        return context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
+
+    def _prompt_tokens(
+        self,
+        context: Context,
+        messages: list[prompts.Message],
+        tools: list[dict[str, Any]] | None,
+        max_tokens: int | None,
+    ) -> list[int]:
+        tokens = self._render(context, messages, tools)
         limit = context.size
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
@@ -514,6 +530,13 @@ class LocalEngine:
     def unpin(self, pinned: Pinned) -> None:
         if self._pinned.pop(pinned.key, None) is not None:
             self._models[pinned.model].pins.pop(pinned.key, None)
+
+    async def count_tokens(self, model: str, request: g.GenerateContentRequest) -> int:
+        """The prompt tokens of ``request`` on ``model`` (``countTokens``), off the event loop."""
+        local = self._models.get(model)
+        if local is None:
+            raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
+        return await asyncio.to_thread(local.count_tokens, request)
 
     async def aclose(self) -> None:
         for model in self._models.values():

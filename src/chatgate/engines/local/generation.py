@@ -29,7 +29,7 @@ from chatgate.engines.local.llama import Context, Dry
 from chatgate.engines.local.stops import StopFilter
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
-TOP_K = 40
+TOP_K = prompts.DEFAULT_TOP_K  # unless the request's topK says otherwise
 MIN_P = 0.05
 
 # Loop control is llama.cpp's DRY sampler, on by default under a grammar (config
@@ -116,7 +116,7 @@ class Generation:
         self._pace()
         for token in self.context.generate(
             tokens,
-            top_k=TOP_K,
+            top_k=s.top_k,
             top_p=s.top_p,
             min_p=MIN_P,
             temperature=s.temperature,

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # OpenAI's defaults, which the request's own values replace.
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
+DEFAULT_TOP_K = 40  # llama.cpp's
 
 Message = dict[str, Any]
 
@@ -32,6 +33,7 @@ CAPABILITIES = frozenset({"function calling"})
 class Sampling:
     temperature: float = DEFAULT_TEMPERATURE
     top_p: float = DEFAULT_TOP_P
+    top_k: int = DEFAULT_TOP_K
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     # Loop control: DRY's multiplier under a grammar and for free text (0: off).
@@ -193,6 +195,8 @@ def sampling(
     return Sampling(
         temperature=DEFAULT_TEMPERATURE if config.temperature is None else config.temperature,
         top_p=DEFAULT_TOP_P if config.top_p is None else config.top_p,
+        # Gemini's topK is a float on the wire; llama.cpp counts whole tokens.
+        top_k=DEFAULT_TOP_K if not config.top_k else max(1, int(config.top_k)),
         frequency_penalty=config.frequency_penalty or 0.0,
         presence_penalty=config.presence_penalty or 0.0,
         seed=config.seed,
