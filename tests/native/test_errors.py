@@ -84,6 +84,14 @@ async def test_unknown_model_and_method(native: httpx.AsyncClient) -> None:
     assert r.status_code == 404 and google_error(r.json())["status"] == "NOT_FOUND"
 
 
+async def test_a_wrong_method_and_an_unmatched_path_answer_in_googles_shape(native: httpx.AsyncClient) -> None:
+    """Routing's own refusals too: a DELETE of a generate method, a path no route matches."""
+    r = await native.delete(URL, headers=AUTH)
+    assert r.status_code == 405 and google_error(r.json())["status"] == "UNIMPLEMENTED"
+    r = await native.post(f"{VERTEX}/fake/models/model-a/extra:generateContent", headers=AUTH, json=hello())
+    assert r.status_code == 404 and google_error(r.json())["status"] == "NOT_FOUND"
+
+
 async def test_content_type_and_size(native: httpx.AsyncClient) -> None:
     r = await native.post(URL, headers={**AUTH, "content-type": "text/plain"}, content=b"{}")
     assert r.status_code == 415 and google_error(r.json())["status"] == "INVALID_ARGUMENT"

@@ -106,15 +106,24 @@ async def on_chatgate_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def google_path(path: str) -> bool:
+    """Whether ``path`` is one of Google's own API's (native Gemini methods, model resources,
+    cachedContents): where errors take Google's shape, unmatched routes included."""
+    last = path.rpartition("/")[2]
+    return ":" in last or "/publishers/" in path or "/cachedContents" in path or path.startswith("/v1beta/")
+
+
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
+    render = google_error_response if google_path(path) else error_response
     if exc.status_code == 404:
-        return error_response(NotFound(f"no route for {request.method} {request.url.path}", code="unknown_url"))
+        return render(NotFound(f"no route for {request.method} {path}", code="unknown_url"))
     if exc.status_code == 405:
-        refused = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+        refused = MethodNotAllowed(f"method {request.method} is not allowed on {path}")
         refused.headers.update(exc.headers or {})
-        return error_response(refused)
-    return error_response(ChatgateError(str(exc.detail), status=exc.status_code))
+        return render(refused)
+    return render(ChatgateError(str(exc.detail), status=exc.status_code))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
