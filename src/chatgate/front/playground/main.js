@@ -75,6 +75,8 @@ $("forget").addEventListener("click", () => {
 // ---- the model picker, from the server's listings ----
 
 const extraTargets = JSON.parse(sessionStorage.getItem("chatgate.targets") || "[]");
+// The model the user last picked (or added): a listing that finishes later keeps it selected.
+let chosen = null;
 const GROUPS = { local: "Local", gemini: "Gemini", endpoints: "Endpoints" }; // in this order
 let localNames = null; // the local models (`/readyz`), null when the server cannot say
 
@@ -147,7 +149,8 @@ async function loadModels() {
   const failed = listed.find((result) => result.status === "rejected");
   if (failed) showError(failed.reason);
   if (key.get()) $("auth").hidden = false;
-  if ([...$("model").options].some((o) => o.value === selected)) $("model").value = selected;
+  const keep = chosen ?? selected;
+  if ([...$("model").options].some((o) => o.value === keep)) $("model").value = keep;
   setState("ready");
 }
 
@@ -169,7 +172,7 @@ $("add-target").addEventListener("submit", async (event) => {
   sessionStorage.setItem("chatgate.targets", JSON.stringify(extraTargets));
   $("target-name").value = "";
   const added = [...$("model").options].filter((o) => o.value.startsWith(`${target.endpoint}:`)).at(-1);
-  if (added) $("model").value = target.model ? `${OPENAPI}:${target.model}` : added.value;
+  if (added) chosen = $("model").value = target.model ? `${OPENAPI}:${target.model}` : added.value;
 });
 
 for (const id of ["project", "location"]) $(id).addEventListener("change", loadModels);
@@ -457,7 +460,10 @@ for (const tab of document.querySelectorAll("[data-lang]")) {
   });
 }
 $("code").addEventListener("toggle", updateSnippet);
-$("model").addEventListener("change", () => { if ($("code").open) updateSnippet(); });
+$("model").addEventListener("change", () => {
+  chosen = $("model").value;
+  if ($("code").open) updateSnippet();
+});
 $("copy").addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText($("snippet").textContent);
