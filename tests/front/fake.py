@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 
 MODEL = "fake/model-a"
 OTHER = "fake/model-b"
@@ -75,6 +76,7 @@ class Seen:
     request: g.GenerateContentRequest
     stream: bool
     parallel_tool_calls: bool
+    tuning: Tuning = NO_TUNING
     closed: bool = False  # the iterator was closed (or cancelled) before the script ended
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -126,9 +128,15 @@ class FakeEngine:
     async def aclose(self) -> None: ...
 
     async def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
-        seen = Seen(model, request, stream, parallel_tool_calls)
+        seen = Seen(model, request, stream, parallel_tool_calls, tuning)
         self.calls.append(seen)
         self.busy = True
         try:
