@@ -83,6 +83,7 @@ async def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="default: absent (OpenAI's 1.0)")
     parser.add_argument("--modes", default="free,decide")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions of each group")
     parser.add_argument("--verbose", action="store_true", help="print every wrong answer")
     args = parser.parse_args()
 
@@ -90,6 +91,7 @@ async def main() -> None:
         f"{'mode':8} {'tool fits: missed':>18} {'no tool: called':>16} {'after result: called':>21} {'s/request':>10}"
         f"   ({args.seeds} seeds, temperature {args.temperature or 'absent'}, max_tokens {args.max_tokens})"
     )
+    fits, no_tool, results = (group[: args.limit] for group in (FITS, NO_TOOL, RESULTS))
     local: dict[str, Any] = {"parallel": 1} | ({"threads": args.threads} if args.threads else {})
     for mode in args.modes.split(","):
         engine = LocalEngine(specs(config.load(None, environ={}, overrides={"local": local | {"tool_decision": mode}})))
@@ -105,32 +107,32 @@ async def main() -> None:
         try:
             for seed in range(1, args.seeds + 1):
                 kw = {"seed": seed, "temperature": args.temperature, "max_tokens": args.max_tokens}
-                for toolset, question, expected in FITS:
+                for toolset, question, expected in fits:
                     found = calls(await one(request(toolset, [user(question)], **kw)))
                     if not valid_call(found, toolset, expected):
                         missed += 1
                         if args.verbose:
                             print(f"  missed [{mode}] {question!r}: {[(c.name, c.args) for c in found]}")
-                for toolset, question in NO_TOOL:
+                for toolset, question in no_tool:
                     found = calls(await one(request(toolset, [user(question)], **kw)))
                     if found:
                         called += 1
                         if args.verbose:
                             print(f"  called [{mode}] {question!r}: {[(c.name, c.args) for c in found]}")
-                for toolset, question, name, call_args, result in RESULTS:
+                for toolset, question, name, call_args, result in results:
                     found = calls(await one(request(toolset, answered(question, name, call_args, result), **kw)))
                     if found:
                         looped += 1
                         if args.verbose:
                             print(f"  looped [{mode}] {question!r}: {[(c.name, c.args) for c in found]}")
-                requests += len(FITS) + len(NO_TOOL) + len(RESULTS)
+                requests += len(fits) + len(no_tool) + len(results)
         finally:
             await engine.aclose()
         elapsed = (time.perf_counter() - started) / max(1, requests)
         n = args.seeds
         print(
-            f"{mode:8} {missed / (n * len(FITS)):>18.0%} {called / (n * len(NO_TOOL)):>16.0%} "
-            f"{looped / (n * len(RESULTS)):>21.0%} {elapsed:>10.2f}",
+            f"{mode:8} {missed / (n * len(fits)):>18.0%} {called / (n * len(no_tool)):>16.0%} "
+            f"{looped / (n * len(results)):>21.0%} {elapsed:>10.2f}",
             flush=True,
         )
 
