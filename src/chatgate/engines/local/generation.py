@@ -157,7 +157,10 @@ class Generation:
             raise Cancelled
         call = score + bias > 0
         log.debug("tool choice AUTO: log P(opener) %.2f, bias %.2f: %s", score, bias, "call" if call else "text")
-        return self._call_after("") if call else self._free()
+        if not call:
+            return self._free()
+        self.produced += len(opener)  # the answer's first tokens, as if the model had sampled them
+        return self._call_after("")
 
     # --- free text ----------------------------------------------------------------------
 
