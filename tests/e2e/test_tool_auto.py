@@ -6,13 +6,14 @@ function and sends its result back; the next answer is text, so the agent loop c
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import openai
 import pytest
 
-from tests.conftest import MODEL, OPENAPI
+from tests.conftest import MODEL, OPENAPI, make_settings
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.model
@@ -90,3 +91,17 @@ def test_a_stream_starts_the_call_at_once(client: openai.OpenAI) -> None:
     assert deltas and deltas[0].id and deltas[0].function and deltas[0].function.name == "get_current_weather"
     arguments = "".join(d.function.arguments or "" for d in deltas if d.index == 0 and d.function)
     jsonschema.validate(json.loads(arguments), WEATHER["function"]["parameters"])
+
+
+def test_the_sample_runs_unchanged_against_the_local_fallback(tmp_path: Path) -> None:
+    """The issue's setup: Google's sample names a Gemini model; ``[gemini] local_fallback``
+    answers it with the embedded model, and ``tool_calls[0]`` is there to read."""
+    settings = make_settings(tmp_path, auth={"enabled": False}, gemini={"local_fallback": MODEL})
+    with LiveServer(settings) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(
+            model="google/gemini-2.0-flash-001", messages=[QUESTION], tools=[WEATHER], tool_choice="auto"
+        )
+    call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "get_current_weather"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER["function"]["parameters"])  # type: ignore[union-attr]
