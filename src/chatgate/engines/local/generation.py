@@ -152,6 +152,7 @@ class Generation:
         opener = self.context.tokenize(calls.OPEN, add_bos=False, special=False)
         if self.out.after_results:
             return self._free(ban=opener[0])
+        self._pace()  # the prompt's decode happens here: with this generation's share of threads
         score = decide.opener_logprob(self.context, self.prompt, opener)
         if self.cancel.is_set():
             raise Cancelled
