@@ -33,6 +33,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from chatgate import config, tokens  # noqa: E402
 from chatgate.front.app import build_app  # noqa: E402
 from chatgate.protocols import gemini as g  # noqa: E402
+from chatgate.protocols.tuning import NO_TUNING, Tuning  # noqa: E402
 from tests.asgi import running  # noqa: E402
 
 BODY = typical_body("bench-model")
@@ -63,7 +64,13 @@ class InstantEngine:
     async def aclose(self) -> None: ...
 
     async def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
         if not stream:
             yield g.GenerateContentResponse(

@@ -1,6 +1,6 @@
 """Loop control on the embedded model: the share of structured answers that finish.
 
-    python bench/loop_control.py [--seeds 20] [--max-tokens 600] [--temperatures 0,0.7,1.0]
+    python bench/loop_control.py [--seeds 20] [--max-tokens 600] [--temperatures 0,0.7,1.0] [--threads N]
 
 For every schema (an object with an array of objects, nested objects, enums and dates, a tool
 call with an array argument), temperature and seed, the same request runs with loop control
@@ -152,6 +152,7 @@ async def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=600)
     parser.add_argument("--temperatures", default="0,0.7,1.0")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
     parser.add_argument("--cases", default="", help="comma-separated prefixes of case names (default: all)")
     args = parser.parse_args()
     temperatures = [float(t) for t in args.temperatures.split(",")]
@@ -159,7 +160,9 @@ async def main() -> None:
 
     engines = {}
     for label, strength in (("off", 0.0), ("on", None)):
-        local = {"parallel": 1} if strength is None else {"parallel": 1, "loop_control": strength}
+        local: dict[str, Any] = {"parallel": 1} | ({"threads": args.threads} if args.threads else {})
+        if strength is not None:
+            local["loop_control"] = strength
         engine = LocalEngine(specs(config.load(None, environ={}, overrides={"local": local})))
         await engine.start()
         engines[label] = engine

@@ -11,8 +11,8 @@ before anything starts.
     [gemini]    mode, project, location, credentials_file, api_key, access_token, base_url,
                 projects, allowed_file_uris, allowed_cached_contents, allowed_retrieval, ...
     [local]     enabled; parallel, queue_size, threads, context_size, extra_buffers,
-                max_output_tokens, loop_control, text_loop_control: defaults for every local model;
-                cache_memory, max_caches: what context caches (cachedContents) may keep
+                max_output_tokens, loop_control, text_loop_control, tool_decision, tool_call_bias: defaults for
+                every local model; cache_memory, max_caches: what context caches (cachedContents) may keep
     [models.<name>]     a local model: engine, path or package, threads, context_size, ...
     [endpoints.<id>]    a self-deployed endpoint: upstreams (base URLs) or a local model
     [limits]    default_output_tokens; [limits.default], [limits.projects.<p>], [limits.keys.<name>],
@@ -151,6 +151,13 @@ class LocalSettings(_Section):
     cache_memory: Annotated[int, Meta(ge=0)] | str = 256 * 1024 * 1024
     # Context caches kept at once, whatever their size.
     max_caches: Annotated[int, Meta(ge=0)] = 1024
+    # Tool choice AUTO: "decide" (chatgate decides between a call and text before the
+    # answer starts, engines/local/decide.py) or "free" (the model's own choice, which small
+    # models seldom make for a call).
+    tool_decision: Literal["decide", "free"] = "decide"
+    # "decide": a call when log P(the call's opener) + this bias > 0; more calls as it grows.
+    # Measured on the embedded model (bench/tool_choice.py); another model may want its own.
+    tool_call_bias: Annotated[float, Meta(ge=-100, le=100)] = 7.45
 
 
 class ModelSettings(_Section):
@@ -166,6 +173,8 @@ class ModelSettings(_Section):
     max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
     loop_control: Annotated[float, Meta(ge=0, le=10)] | None = None
     text_loop_control: Annotated[float, Meta(ge=0, le=10)] | None = None
+    tool_decision: Literal["decide", "free"] | None = None
+    tool_call_bias: Annotated[float, Meta(ge=-100, le=100)] | None = None
     aliases: list[str] = msgspec.field(default_factory=list)
 
 

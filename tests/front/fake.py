@@ -25,6 +25,7 @@ from typing import Any
 
 from chatgate.engines.local.engine import Pinned
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 
 MODEL = "fake/model-a"
 PIN_BYTES = 1000  # bytes a pinned token takes
@@ -80,6 +81,7 @@ class Seen:
     request: g.GenerateContentRequest
     stream: bool
     parallel_tool_calls: bool
+    tuning: Tuning = NO_TUNING
     closed: bool = False  # the iterator was closed (or cancelled) before the script ended
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -139,9 +141,15 @@ class FakeEngine:
     async def aclose(self) -> None: ...
 
     async def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
-        seen = Seen(model, request, stream, parallel_tool_calls)
+        seen = Seen(model, request, stream, parallel_tool_calls, tuning)
         self.calls.append(seen)
         self.busy = True
         try:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from chatgate.errors import UpstreamUnavailable
+from chatgate.protocols.tuning import Tuning
 from tests.front.conftest import AUTH, ROUTE, body
 from tests.front.fake import MODEL, Call, Fail, FakeEngine, Finish, Text, Usage
 from tests.openapi import validate_chunk, validate_completion
@@ -141,6 +142,25 @@ async def test_parallel_tool_calls_false_reaches_the_engine(http: httpx.AsyncCli
     r = await http.post(ROUTE + "/chat/completions", headers=AUTH, json=body(tools=tools, parallel_tool_calls=False))
     assert r.status_code == 200, r.text
     assert engine.last.parallel_tool_calls is False
+
+
+async def test_chatgate_knobs_reach_the_engine(client: openai.AsyncOpenAI, engine: FakeEngine) -> None:
+    """``extra_body={"chatgate": ...}`` through the OpenAI SDK (which sends it at the top level)."""
+    await client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"chatgate": {"loop_control": 1.25, "tool_call_bias": 3}},
+    )
+    assert engine.last.tuning == Tuning(loop_control=1.25, tool_call_bias=3.0)
+
+
+async def test_a_bad_chatgate_knob_is_a_400_naming_it(client: openai.AsyncOpenAI, engine: FakeEngine) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], extra_body={"chatgate": {"loop_control": -1}}
+        )
+    assert caught.value.body["param"] == "chatgate.loop_control"  # type: ignore[index]
+    assert not engine.calls
 
 
 @pytest.mark.parametrize("engine", [FakeEngine([Text("partial"), Fail(UpstreamUnavailable("the model went away"))])])

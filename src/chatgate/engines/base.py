@@ -20,6 +20,8 @@ Gemini ``GenerateContentResponse`` chunks. That is the whole contract:
 - ``parallel_tool_calls=False`` (OpenAI's option, which Gemini's request has no field for)
   holds the model to at most one function call per answer where the engine can enforce it;
   Gemini cannot, and ignores it.
+- ``tuning`` carries chatgate's own per-request knobs (``extra_body.chatgate``: loop control),
+  which only the local engine has a use for; others ignore it.
 
 What the front needs beyond generation is a catalogue (``Catalogue``: the names it serves,
 and resolving a client's name to one of them) and, per model, its load (``Load``: requests
@@ -43,11 +45,18 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from chatgate.protocols.gemini import GenerateContentRequest, GenerateContentResponse
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 
 
 class Engine(Protocol):
     def generate(
-        self, model: str, request: GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[GenerateContentResponse]: ...
 
     async def aclose(self) -> None: ...

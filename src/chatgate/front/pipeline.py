@@ -35,6 +35,7 @@ from chatgate.front.deadline import Deadline
 from chatgate.front.disconnect import unless_disconnected
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 from chatgate.translate.request import Rendering, to_gemini
 from chatgate.translate.response import fold, to_chat_completion
 
@@ -58,10 +59,15 @@ class Run:
     stream: bool
     parallel_tool_calls: bool = True
     deadline: Deadline | None = None  # when the whole run must end
+    tuning: Tuning = NO_TUNING  # extra_body.chatgate
 
     def start(self) -> AsyncIterator[g.GenerateContentResponse]:
         return self.engine.generate(
-            self.model, self.request, stream=self.stream, parallel_tool_calls=self.parallel_tool_calls
+            self.model,
+            self.request,
+            stream=self.stream,
+            parallel_tool_calls=self.parallel_tool_calls,
+            tuning=self.tuning,
         )
 
 
@@ -79,6 +85,7 @@ def openai_run(
         rendering.stream,
         parallel_tool_calls=rendering.parallel_tool_calls,
         deadline=deadline,
+        tuning=rendering.tuning,
     ), rendering
 
 

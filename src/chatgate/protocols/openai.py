@@ -180,6 +180,7 @@ class StreamOptions(Struct, kw_only=True):
 
 class ExtraBody(Struct, kw_only=True):
     google: dict[str, Any] | UnsetType = UNSET
+    chatgate: Any = UNSET  # chatgate's own knobs, checked by translate/chatgate.py
 
 
 # --- request ------------------------------------------------------------------------------
@@ -231,6 +232,8 @@ class ChatCompletionRequest(Struct, kw_only=True):
     # some clients put "google" at the top level instead.
     extra_body: ExtraBody | None = None
     google: dict[str, Any] | None | UnsetType = UNSET
+    # chatgate's own knobs (extra_body.chatgate; the OpenAI SDK sends it at the top level).
+    chatgate: Any = UNSET
 
     def __post_init__(self) -> None:
         # OpenAI's API takes `null` for an optional parameter as "the default"; past decoding

@@ -3,10 +3,12 @@
 Pure: data in, data out. What Gemini's request has no field for travels beside it in
 ``Rendering``: how to shape the answer (the model name to echo, the thought tag marker,
 whether to send usage in the stream, ...) and the options the engine takes with the
-request (``stream``, ``parallel_tool_calls``). Model-dependent choices come from ``models.traits(model)``, a value.
+request (``stream``, ``parallel_tool_calls``, ``tuning``). Model-dependent choices come from
+``models.traits(model)``, a value.
 
 The pieces: ``messages`` (contents), ``parts`` (media), ``tools`` (function calling),
-``google`` (``extra_body.google``), ``thinking`` (reasoning and thought tags), ``schema``.
+``google`` (``extra_body.google``), ``chatgate`` (``extra_body.chatgate``), ``thinking``
+(reasoning and thought tags), ``schema``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from msgspec import UNSET
 from chatgate.errors import InvalidRequest
 from chatgate.protocols import gemini as g
 from chatgate.protocols import openai as o
-from chatgate.translate import google, messages, parts, schema, thinking, tools
+from chatgate.protocols.tuning import NO_TUNING, Tuning
+from chatgate.translate import chatgate, google, messages, parts, schema, thinking, tools
 from chatgate.translate.models import ModelTraits, traits
 
 log = logging.getLogger(__name__)
@@ -27,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class Rendering(msgspec.Struct, frozen=True, kw_only=True):  # a Struct: cheaper to make than a dataclass
     """What the Gemini request cannot carry: how to shape the OpenAI answer, and the
-    engine's options (``engine.generate(model, request, stream=..., parallel_tool_calls=...)``)."""
+    engine's options (``engine.generate(model, request, stream=..., parallel_tool_calls=..., tuning=...)``)."""
 
     model: str
     stream: bool = False
@@ -39,6 +42,8 @@ class Rendering(msgspec.Struct, frozen=True, kw_only=True):  # a Struct: cheaper
     thought_tag_marker: str | None = None
     # The request used the deprecated `functions`: answer with `function_call`.
     legacy_functions: bool = False
+    # extra_body.chatgate: chatgate's own knobs for the engine (loop control).
+    tuning: Tuning = NO_TUNING
 
 
 # OpenAI parameters that are valid but have no Gemini counterpart: accepted, ignored, logged.
@@ -103,6 +108,7 @@ def to_gemini(request: o.ChatCompletionRequest, model: str) -> tuple[g.GenerateC
         include_usage=bool(request.stream and request.stream_options and request.stream_options.include_usage),
         thought_tag_marker=extras.thought_tag_marker,
         legacy_functions=request.functions is not UNSET and request.tools is UNSET,
+        tuning=chatgate.tuning(request),
     )
     return (
         g.GenerateContentRequest(

@@ -12,6 +12,7 @@ import pytest
 
 from chatgate.engines.local.llama import Context
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import Tuning
 from tests.engines.local.conftest import Runner, text_of, user
 
 pytestmark = pytest.mark.model
@@ -150,3 +151,13 @@ def test_default_output_cap_applies_only_when_the_request_names_none(
         g.GenerateContentRequest(contents=prompt, generation_config=g.GenerationConfig(max_output_tokens=6))
     )
     assert named[-1].usage_metadata is not None and named[-1].usage_metadata.candidates_token_count == 6
+
+
+def test_the_request_sets_loop_control(local: Runner) -> None:
+    """``extra_body.chatgate.loop_control`` (``Tuning``) reaches the sampler: 0 lets the plain
+    model loop where the configured default ends the repetition, and the reverse."""
+    plain = local.candidate(ticket(LOOPING, temperature=0), tuning=Tuning(loop_control=0))
+    assert plain.finish_reason == "MAX_TOKENS"
+    controlled = local.candidate(ticket(LOOPING, temperature=0), tuning=Tuning(loop_control=0.8))
+    assert controlled.finish_reason == "STOP"
+    jsonschema.validate(json.loads(text_of(controlled)), TICKET)

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import Tuning
 from tests.engines.local.conftest import Runner, calls_of, text_of, user
 
 pytestmark = pytest.mark.model
@@ -147,13 +148,14 @@ def test_auto_answers_in_text_or_with_valid_calls(local: Runner, seed: int) -> N
 
 def test_auto_completes_a_call_the_model_starts(local: Runner) -> None:
     """Asked to copy a call, the model writes ``<tool_call>`` in free text; the engine
-    switches to the grammar and the call comes out as a functionCall part, not text."""
+    switches to the grammar and the call comes out as a functionCall part, not text. (The
+    decision before the answer is turned towards text, so the switch mid-text is what runs.)"""
     prompt = (
         'Repeat exactly this text: <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     )
     r = request(prompt, max_tokens=60)
     r.generation_config.temperature = 0
-    candidate = local.candidate(r, parallel_tool_calls=False)
+    candidate = local.candidate(r, parallel_tool_calls=False, tuning=Tuning(tool_call_bias=-100))
     assert "<tool_call>" not in text_of(candidate)
     found = calls_of(candidate)
     assert [c.name for c in found] == ["get_weather"]

@@ -38,6 +38,7 @@ from chatgate.engines.http_errors import CLIENT_ERRORS, transport_error
 from chatgate.engines.httpclient import HttpClient
 from chatgate.errors import ChatgateError, InvalidRequest, UpstreamError
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,13 @@ class GeminiEngine:
         return request
 
     async def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
         # parallel_tool_calls: Gemini has no such switch; accepted and ignored, as Vertex does.
         if not _MODEL_ID.fullmatch(model):

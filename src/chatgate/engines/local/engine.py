@@ -37,6 +37,7 @@ from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, spec
 from chatgate.engines.local.probe import Probe, Verdict
 from chatgate.errors import ContextLengthExceeded, InvalidRequest, NotFound, ResourceExhausted
 from chatgate.protocols import gemini as g
+from chatgate.protocols.tuning import NO_TUNING, Tuning
 
 log = logging.getLogger("chatgate.local")
 
@@ -209,7 +210,12 @@ class LocalModel:
         self.admission.release(admitted)
 
     async def generate(
-        self, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
         # Schemas are compiled into grammars after admission, on the slot's thread (at most
         # `parallel` at once, cancelled with the request); a request without any is checked here.
@@ -222,8 +228,15 @@ class LocalModel:
         sampling = prompts.sampling(
             request,
             default_max_tokens=spec.max_output_tokens,
-            loop_control=spec.loop_control,
-            text_loop_control=spec.text_loop_control,
+            loop_control=spec.loop_control if tuning.loop_control is None else tuning.loop_control,
+            text_loop_control=spec.text_loop_control if tuning.text_loop_control is None else tuning.text_loop_control,
+            tool_call_bias=(
+                None
+                if spec.tool_decision == "free"
+                else spec.tool_call_bias
+                if tuning.tool_call_bias is None
+                else tuning.tool_call_bias
+            ),
         )
         slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
@@ -492,14 +505,21 @@ class LocalEngine:
             await asyncio.to_thread(model.load)
 
     def generate(
-        self, model: str, request: g.GenerateContentRequest, *, stream: bool, parallel_tool_calls: bool = True
+        self,
+        model: str,
+        request: g.GenerateContentRequest,
+        *,
+        stream: bool,
+        parallel_tool_calls: bool = True,
+        tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
         """``parallel_tool_calls``: OpenAI's option, which Gemini has no field for. False
-        holds the model to one call per answer."""
+        holds the model to one call per answer. ``tuning``: the request's own loop control
+        (``extra_body.chatgate``), else the model's configured one."""
         local = self._models.get(model)
         if local is None:
             raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
-        return local.generate(request, stream=stream, parallel_tool_calls=parallel_tool_calls)
+        return local.generate(request, stream=stream, parallel_tool_calls=parallel_tool_calls, tuning=tuning)
 
     # --- pinned prefixes for context caches ------------------------------------------------
     # STAND-IN, replaced by the batching branch: the prefix is tokenized and counted, no KV

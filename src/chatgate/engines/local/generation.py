@@ -8,7 +8,9 @@ Three ways to write an answer, chosen by ``prompt.Output``:
 - free text that may turn into calls (tool choice AUTO): the model writes freely until it
   writes ``<tool_call>``; generation then restarts from the text so far plus the opener,
   under the call grammar (llama.cpp reuses the KV cache for the common prefix, so the
-  restart costs a token or two), and the call is completed validly.
+  restart costs a token or two), and the call is completed validly. With the model's
+  ``tool_call_bias`` set (the default), ``decide.py`` first decides between a call (the
+  opener, then the call grammar) and text; after function results, text.
 
 Stop sequences apply to free text only: cutting grammar-constrained JSON at a stop string
 would make it invalid.
@@ -17,16 +19,20 @@ would make it invalid.
 from __future__ import annotations
 
 import codecs
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chatgate.engines.local import decide
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.constrain import Constraint
 from chatgate.engines.local.llama import Context, Dry
 from chatgate.engines.local.stops import StopFilter
+
+log = logging.getLogger("chatgate.local")
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
 TOP_K = prompts.DEFAULT_TOP_K  # unless the request's topK says otherwise
@@ -104,6 +110,8 @@ class Generation:
         try:
             if self.out.grammar is not None:
                 reason = self._constrained(self.prompt, self.out.grammar, opened=False)
+            elif self.out.open_grammar is not None and self.s.tool_call_bias is not None:
+                reason = self._auto(self.s.tool_call_bias)
             else:
                 reason = self._free()
         except Cancelled:
@@ -111,7 +119,9 @@ class Generation:
         self.emit(End(self.candidate, reason, self.produced))
         return reason, self.produced
 
-    def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Iterator[int]:
+    def _tokens(
+        self, tokens: list[int], constraint: Constraint | None = None, *, processor: decide.BanFirst | None = None
+    ) -> Iterator[int]:
         s = self.s
         self._pace()
         for token in self.context.generate(
@@ -123,7 +133,7 @@ class Generation:
             frequency_penalty=s.frequency_penalty,
             presence_penalty=s.presence_penalty,
             dry=loop_control(s, constrained=constraint is not None),
-            logits_processor=constraint,
+            logits_processor=constraint or processor,
         ):
             yield token
             self._pace()  # runs when the next token is asked for, before its decode
@@ -136,9 +146,27 @@ class Generation:
             self.context.set_threads(wanted)
             self._threads_now = wanted
 
+    # --- tool choice AUTO, decided -------------------------------------------------------
+
+    def _auto(self, bias: float) -> str:
+        opener = self.context.tokenize(calls.OPEN, add_bos=False, special=False)
+        if self.out.after_results:
+            return self._free(ban=opener[0])
+        self._pace()  # the prompt's decode happens here: with this generation's share of threads
+        score = decide.opener_logprob(self.context, self.prompt, opener)
+        if self.cancel.is_set():
+            raise Cancelled
+        call = score + bias > 0
+        log.debug("tool choice AUTO: log P(opener) %.2f, bias %.2f: %s", score, bias, "call" if call else "text")
+        if not call:
+            return self._free()
+        self.produced += len(opener)  # the answer's first tokens, as if the model had sampled them
+        return self._call_after("")
+
     # --- free text ----------------------------------------------------------------------
 
-    def _free(self) -> str:
+    def _free(self, *, ban: int | None = None) -> str:
+        """``ban``: a token the answer may not start with."""
         context = self.context
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         stops = StopFilter(list(self.s.stop))
@@ -148,7 +176,7 @@ class Generation:
         # AUTO: leading whitespace is held until visible text comes; a call drops it.
         held, visible = "", not auto
         reason = "MAX_TOKENS"
-        for token in self._tokens(self.prompt):
+        for token in self._tokens(self.prompt, processor=decide.BanFirst(ban) if ban is not None else None):
             if self.cancel.is_set():
                 raise Cancelled
             if context.is_end(token):

@@ -47,6 +47,8 @@ class LocalModelSpec:
     max_output_tokens: int = _DEFAULTS.max_output_tokens  # when the request names none
     loop_control: float = _DEFAULTS.loop_control  # DRY's strength under a grammar
     text_loop_control: float = _DEFAULTS.text_loop_control  # DRY's strength for free text
+    tool_decision: Literal["decide", "free"] = _DEFAULTS.tool_decision  # tool choice AUTO (decide.py)
+    tool_call_bias: float = _DEFAULTS.tool_call_bias
 
 
 def package_gguf(package: str) -> Path:
@@ -108,4 +110,6 @@ def spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModel
         max_output_tokens=model.max_output_tokens or defaults.max_output_tokens,
         loop_control=defaults.loop_control if model.loop_control is None else model.loop_control,
         text_loop_control=defaults.text_loop_control if model.text_loop_control is None else model.text_loop_control,
+        tool_decision=model.tool_decision or defaults.tool_decision,
+        tool_call_bias=defaults.tool_call_bias if model.tool_call_bias is None else model.tool_call_bias,
     )

@@ -39,6 +39,9 @@ class Sampling:
     # Loop control: DRY's multiplier under a grammar and for free text (0: off).
     loop_control: float = 0.0
     text_loop_control: float = 0.0
+    # Tool choice AUTO: a call when log P(call opener) + this > 0 (decide.py); None: the
+    # model's own choice as it writes.
+    tool_call_bias: float | None = None
     seed: int | None = None
     max_tokens: int | None = None
     default_max_tokens: int | None = None  # the model's cap when the request names none
@@ -62,6 +65,8 @@ class Output:
     answer_schema: dict[str, Any] | None = None  # what the JSON answer follows (json_schema)
     tools: calls.Toolset | None = None
     parallel: bool = True
+    # The last turn holds function results: AUTO answers in text (decide.py).
+    after_results: bool = False
 
     @property
     def free_text(self) -> bool:
@@ -95,7 +100,13 @@ def output(request: g.GenerateContentRequest, model: str, *, parallel_tool_calls
         return Output(grammar=grammar, json=True, answer_schema=shown, tools=toolset, parallel=parallel_tool_calls)
     open_grammar = calls.grammar(toolset, parallel=parallel_tool_calls, opened=True, answer=None)
     schemas.check_grammar(open_grammar)
-    return Output(open_grammar=open_grammar, tools=toolset, parallel=parallel_tool_calls)
+    last = request.contents[-1].parts if request.contents else []
+    return Output(
+        open_grammar=open_grammar,
+        tools=toolset,
+        parallel=parallel_tool_calls,
+        after_results=any(p.function_response is not None for p in last),
+    )
 
 
 def _answer_schema(config: g.GenerationConfig, model: str) -> dict[str, Any] | None:
@@ -189,6 +200,7 @@ def sampling(
     default_max_tokens: int | None = None,
     loop_control: float = 0.0,
     text_loop_control: float = 0.0,
+    tool_call_bias: float | None = None,
 ) -> Sampling:
     """The request's sampling options, with the model's defaults for what it leaves out."""
     config = request.generation_config or g.GenerationConfig()
@@ -204,6 +216,7 @@ def sampling(
         default_max_tokens=default_max_tokens,
         loop_control=loop_control,
         text_loop_control=text_loop_control,
+        tool_call_bias=tool_call_bias,
         stop=tuple(config.stop_sequences or ()),
         n=config.candidate_count or 1,
     )
