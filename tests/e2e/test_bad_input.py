@@ -40,7 +40,12 @@ CASES: list[tuple[str, object, int, str | None]] = [
     ("image output from local model", ok(modalities=["image"]), 400, "modalities"),
     ("google native tool on local model", ok(extra_body={"google": {"tools": [{"google_search": {}}]}}), 400, None),
     ("web search on local model", ok(web_search_options={}), 400, None),
-    ("cached content on local model", ok(extra_body={"google": {"cached_content": "cachedContents/x"}}), 400, None),
+    (
+        "unknown cached content",
+        ok(extra_body={"google": {"cached_content": "cachedContents/x"}}),
+        404,
+        "extra_body.google.cached_content",
+    ),
 ]
 
 
