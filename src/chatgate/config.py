@@ -130,7 +130,8 @@ class GeminiSettings(_Section):
 class LocalSettings(_Section):
     # false: serve no local model (a server that only relays to endpoints or Gemini).
     enabled: bool = True
-    # Requests one model generates at once, each in its own llama.cpp context.
+    # Requests one model generates at once: sequences of its one llama.cpp context, decoded
+    # together (continuous batching).
     parallel: Annotated[int, Meta(ge=1, le=64)] = 2
     queue_size: Annotated[int, Meta(ge=0)] = 16
     threads: Annotated[int, Meta(ge=1)] | None = None
@@ -145,6 +146,9 @@ class LocalSettings(_Section):
     # tool-call arguments) and for free text; 0 turns it off.
     loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.8
     text_loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.0
+    # Bytes of KV state each model may keep for pinned prompt prefixes (cachedContents):
+    # a number, or a string such as "256MiB" or "1GB".
+    cache_memory: Annotated[int, Meta(ge=0)] | str = 256 * 1024 * 1024
 
 
 class ModelSettings(_Section):
@@ -337,12 +341,32 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"limits.keys.{name}: no key in auth.keys has this name")
     if settings.state.redis_url and not settings.state.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("state.redis_url: not a redis://, rediss:// or unix:// URL")
+    parse_bytes(settings.local.cache_memory, "local.cache_memory")
     for name, model in settings.models.items():
         if model.path and model.package:
             raise ConfigError(f"models.{name}: give `path` or `package`, not both")
     if settings.gemini.local_fallback and settings.gemini.local_fallback not in settings.models:
         if settings.gemini.local_fallback != EMBEDDED_MODEL:
             raise ConfigError(f"gemini.local_fallback: no local model named {settings.gemini.local_fallback!r}")
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_bytes(value: int | str, what: str) -> int:
+    """A byte count: an integer, or a string with a unit ("256MiB", "1.5GB"); ConfigError if not."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().lower().replace(" ", "")
+    number = text.rstrip("kmgib")
+    unit = text[len(number) :]
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in _UNITS or amount < 0:
+        raise ConfigError(f'{what}: not a byte count: {value!r} (a number, or with a unit: "256MiB", "1GB")')
+    return int(amount * _UNITS[unit])
 
 
 def state_dir(settings: Settings) -> Path:

@@ -16,7 +16,9 @@ the class's HTTP status. Anything else that escapes is a bug: a logged 500.
     │   ├── RequestTimeout             408 the body did not arrive in time
     │   ├── PayloadTooLarge            413
     │   ├── UnsupportedMediaType       415
-    │   └── RateLimited                429 rate_limit_error        (retry_after seconds)
+    │   ├── RateLimited                429 rate_limit_error        (retry_after seconds)
+    │   └── ResourceExhausted          429 code=cache_memory_exhausted (retrying will not help
+    │                                      until something is freed)
     ├── DeadlineExceeded               504 the request ran past ``server.request_timeout``
     ├── ShuttingDown                   503 the server stopped before the request was done
     └── UpstreamError                  5xx, or the status an upstream answered with
@@ -131,6 +133,14 @@ class RateLimited(ClientError):
         headers = {"Retry-After": str(max(1, round(retry_after)))}
         super().__init__(message, headers=headers, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class ResourceExhausted(ClientError):
+    """Keeping what was asked would exceed a configured memory bound (``local.cache_memory``)."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "cache_memory_exhausted"
 
 
 class DeadlineExceeded(ChatgateError):

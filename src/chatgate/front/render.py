@@ -67,7 +67,9 @@ def google_error_response(error: ChatgateError) -> Response:
             "status": name if isinstance(name, str) else google_status(error.status),
         }
     }
-    return Response(encoder.encode(body), status_code=error.status, media_type="application/json", headers=error.headers)
+    return Response(
+        encoder.encode(body), status_code=error.status, media_type="application/json", headers=error.headers
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]

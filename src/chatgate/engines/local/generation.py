@@ -7,8 +7,8 @@ Three ways to write an answer, chosen by ``prompt.Output``:
   (structured output, tool choice ANY, AUTO with a structured answer);
 - free text that may turn into calls (tool choice AUTO): the model writes freely until it
   writes ``<tool_call>``; generation then restarts from the text so far plus the opener,
-  under the call grammar (llama.cpp reuses the KV cache for the common prefix, so the
-  restart costs a token or two), and the call is completed validly.
+  under the call grammar (the prompt's cached chunks are reused, so the restart reads the
+  text written so far again), and the call is completed validly.
 
 Stop sequences apply to free text only: cutting grammar-constrained JSON at a stop string
 would make it invalid.
@@ -24,8 +24,9 @@ from typing import Any
 
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
+from chatgate.engines.local.batching import Cancelled, Stream
 from chatgate.engines.local.constrain import Constraint
-from chatgate.engines.local.llama import Context, Dry
+from chatgate.engines.local.llama import Dry
 from chatgate.engines.local.stops import StopFilter
 
 # llama.cpp's own sampling defaults that OpenAI requests have no field for.
@@ -66,9 +67,7 @@ class End:
 
 Emit = Callable[[Any], None]
 
-
-class Cancelled(Exception):
-    pass
+__all__ = ["Call", "Cancelled", "End", "Generation", "Text", "loop_control"]
 
 
 class Generation:
@@ -76,14 +75,13 @@ class Generation:
 
     def __init__(
         self,
-        context: Context,
+        context: Stream,
         candidate: int,
         tokens: list[int],
         s: prompts.Sampling,
         out: prompts.Output,
         cancel: threading.Event,
         emit: Emit,
-        threads: Callable[[], int] | None = None,
     ) -> None:
         self.context = context
         self.candidate = candidate
@@ -95,9 +93,6 @@ class Generation:
         room = context.size - len(tokens)
         self.max_tokens = min(s.max_tokens or s.default_max_tokens or room, room)
         self.produced = 0
-        # CPU threads for the next decode, shared with the model's other running contexts.
-        self._threads = threads
-        self._threads_now = 0
 
     def run(self) -> tuple[str, int]:
         """Generate; return (finish reason or "CANCELLED", tokens produced)."""
@@ -113,8 +108,7 @@ class Generation:
 
     def _tokens(self, tokens: list[int], constraint: Constraint | None = None) -> Iterator[int]:
         s = self.s
-        self._pace()
-        for token in self.context.generate(
+        yield from self.context.generate(
             tokens,
             top_k=TOP_K,
             top_p=s.top_p,
@@ -124,17 +118,7 @@ class Generation:
             presence_penalty=s.presence_penalty,
             dry=loop_control(s, constrained=constraint is not None),
             logits_processor=constraint,
-        ):
-            yield token
-            self._pace()  # runs when the next token is asked for, before its decode
-
-    def _pace(self) -> None:
-        if self._threads is None:
-            return
-        wanted = self._threads()
-        if wanted != self._threads_now:
-            self.context.set_threads(wanted)
-            self._threads_now = wanted
+        )
 
     # --- free text ----------------------------------------------------------------------
 
@@ -191,7 +175,7 @@ class Generation:
 
     def _constrained(self, tokens: list[int], grammar: str, *, opened: bool) -> str:
         context = self.context
-        constraint = Constraint(context, grammar)
+        constraint = Constraint(context.context, grammar)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         router = _Router(self, calls_only=opened, may_call=self.out.tools is not None and self.out.tools.may_call)
         if opened:

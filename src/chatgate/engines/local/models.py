@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings
+from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings, parse_bytes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class LocalModelSpec:
     max_output_tokens: int = _DEFAULTS.max_output_tokens  # when the request names none
     loop_control: float = _DEFAULTS.loop_control  # DRY's strength under a grammar
     text_loop_control: float = _DEFAULTS.text_loop_control  # DRY's strength for free text
+    cache_memory: int = 256 * 1024 * 1024  # bytes of pinned prefixes' KV state
 
 
 def package_gguf(package: str) -> Path:
@@ -108,4 +109,5 @@ def spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModel
         max_output_tokens=model.max_output_tokens or defaults.max_output_tokens,
         loop_control=defaults.loop_control if model.loop_control is None else model.loop_control,
         text_loop_control=defaults.text_loop_control if model.text_loop_control is None else model.text_loop_control,
+        cache_memory=parse_bytes(defaults.cache_memory, "local.cache_memory"),
     )
