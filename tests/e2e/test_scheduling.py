@@ -106,6 +106,9 @@ def test_parallel_generations_then_a_full_queue_answers_429(tmp_path: Path) -> N
         # their tokens were decoded together, in the same batches.
         assert all(event.wait(60) for event in started)
         model = local_model(server)
+        deadline = time.monotonic() + 60  # a liveness bound: the streams keep generating
+        while model.scheduler.stats.widest < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert model.active == 2 and model.scheduler.stats.widest == 2
         r = httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2})
         release.set()

@@ -4,8 +4,8 @@ A ``Scheduler`` thread owns the model's one context (one KV cache, a llama.cpp s
 running generation) and steps it:
 
 - sequences join between steps: each is placed in a free sequence id, with the longest prompt
-  prefix already in the cache (another sequence's, its own from an earlier request, or a pinned
-  prefix's saved state) reused instead of evaluated again;
+  prefix already in the cache (that id's own from an earlier request, another sequence's, or a
+  pinned prefix's saved state) reused instead of evaluated again;
 - a step decodes the next token of every generating sequence in one ``llama_decode`` call (one
   pass over the weights for all of them) and samples each from its own logits with its own
   sampler chain; then it evaluates one chunk of each prompt still being read;
@@ -17,7 +17,9 @@ call (batch size picks the kernels). So prompts are evaluated on a fixed grid: c
 sequences' tokens. A prompt's KV state is then the same whatever else is running, and the cache
 is reused only up to a chunk boundary of whole chunks evaluated that way (never generated
 tokens, which were decoded one by one): the tokens after the reused part are split and
-computed exactly as they would be cold. A request alone on the server therefore gives the same
+computed exactly as they would be cold. Each sequence has cache cells of its own (llama.cpp's
+non-unified cache), so its tokens sit at the same cells whatever else the cache holds: the
+attention sums depend on that too. A request alone on the server therefore gives the same
 answer every time; under concurrency its prompt is still read identically, but its generated
 tokens are decoded together with other sequences' and may differ in the last bits.
 
@@ -82,7 +84,7 @@ class _Pin:
 
 @dataclass(eq=False)
 class _Seq:
-    prompt: list[int]
+    prompt: list[int] = field(repr=False)
     sampler: Sampler | None  # None: evaluate the prompt only (a pin)
     id: int = -1  # llama.cpp sequence id, once placed
     done: int = 0  # prompt tokens in the cache
@@ -96,7 +98,7 @@ class _Seq:
     finished: bool = False  # prompt-only: evaluated
     left: bool = False
     error: BaseException | None = None
-    state: bytes | None = None  # prompt-only: the saved state
+    state: bytes | None = field(default=None, repr=False)  # prompt-only: the saved state
     cond: threading.Condition | None = field(default=None, repr=False)
 
 
@@ -111,10 +113,9 @@ class Scheduler:
         self._joining: list[_Seq] = []
         self._running: dict[int, _Seq] = {}
         # What each sequence id holds in the cache, and how many leading tokens of it are
-        # whole grid chunks (reusable); when each was last used (the least recent is evicted).
+        # whole grid chunks (reusable).
         self._cached: list[list[int]] = [[] for _ in range(self.sequences)]
         self._clean: list[int] = [0] * self.sequences
-        self._used: list[float] = [0.0] * self.sequences
         self._pins: dict[int, _Pin] = {}
         self._closing = False
         self._patience = STRAGGLER  # see STRAGGLER
@@ -266,12 +267,14 @@ class Scheduler:
             def reusable(tokens: Sequence[int], clean: int, prompt: list[int] = prompt, limit: int = limit) -> int:
                 return min(_common(prompt, tokens), clean, limit) // CHUNK * CHUNK
 
+            # The free id whose own cache serves best; else the one holding the least (other
+            # ids keep their prefixes for later requests). Among equals the lowest: llama.cpp
+            # decodes a batch's sequences in one pass only when their ids are consecutive.
             own = {i: reusable(self._cached[i], self._clean[i]) for i in free}
-            # The free id whose own cache serves best; among equals the least recently used.
-            target = max(free, key=lambda i: (own[i], -self._used[i]))
+            target = max(free, key=lambda i: (own[i], -self._clean[i] if own[i] == 0 else 0, -i))
             best, source = own[target], ("own", target)
             for i in range(self.sequences):
-                if i not in own:
+                if i != target:
                     found = reusable(self._cached[i], self._clean[i])
                     if found > best:
                         best, source = found, ("share", i)
@@ -281,25 +284,20 @@ class Scheduler:
                 pinned = max(pinned, found)
                 if found > best:
                     best, source = found, ("pin", pin.key)
-            if source[0] != "own" and own[target] > 0:
-                # Copying in: evict the least recently used free id instead of a useful one.
-                target = min(free, key=lambda i: (own[i] > 0, self._used[i]))
             context = self.context
             if source[0] == "own":
                 context.drop(target, best)
             elif source[0] == "share":
-                context.drop(target)
                 context.share(source[1], target, best)
             else:
                 pin = self._pins[source[1]]
                 if context.restore(target, pin.state):
                     context.drop(target, best)
-                else:  # no room for it in one piece: evaluate instead
+                else:  # no room for it: evaluate instead
                     context.drop(target)
                     best = 0
             self._cached[target] = list(prompt[:best])
             self._clean[target] = best
-            self._used[target] = time.monotonic()
             seq.id, seq.done, seq.reused, seq.pinned = target, best, best, min(pinned, best)
             self.stats.prompt_reused += best
             self._running[target] = seq

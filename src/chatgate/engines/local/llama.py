@@ -154,7 +154,13 @@ class Context:
     """
 
     def __init__(
-        self, path: Path, *, context_size: int, threads: int, extra_buffers: bool = True, sequences: int = 1
+        self,
+        path: Path,
+        *,
+        context_size: int,
+        threads: int,
+        extra_buffers: bool = True,
+        sequences: int = 1,
     ) -> None:
         import llama_cpp
         import llama_cpp.llama_cpp as low
@@ -174,10 +180,11 @@ class Context:
             def context_params() -> low.llama_context_params:
                 made = context_defaults()
                 made.n_seq_max = sequences
-                # One cache for every sequence (each may use up to ``context_size`` cells of
-                # it): sharing a prefix between sequences is then bookkeeping, not a copy, and
-                # a batch is never split by sequence.
-                made.kv_unified = True
+                # A cache of ``context_size`` cells per sequence, rather than one shared by all:
+                # a sequence's tokens then always sit at the cells of their positions, and
+                # llama.cpp's attention sums (which depend on where cells are) come out the same
+                # whatever else the cache holds. Sharing a prefix copies a sequence's cells.
+                made.kv_unified = False
                 made.n_ubatch = min(BATCH, context_size)
                 return made
 
@@ -278,11 +285,13 @@ class Context:
         llama_cpp.llama_memory_seq_rm(self._memory, sequence, start, -1)
 
     def share(self, source: int, target: int, length: int) -> None:
-        """Give ``target`` the cached positions [0, length) of ``source`` (the cells are
-        shared, not copied: the cache is unified)."""
+        """Give ``target`` the cached positions [0, length) of ``source``: llama.cpp copies a
+        sequence's cells whole (at the next decode), the rest is dropped."""
         import llama_cpp
 
-        llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)
+        self.drop(target)
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)
+        self.drop(target, length)
 
     def save(self, sequence: int) -> bytes:
         """``sequence``'s KV state, to ``restore`` later into any sequence."""
@@ -337,7 +346,7 @@ class Context:
             )
         )
 
-    # --- one sequence, llama-cpp-python's own loop (the probe's smoke test) ------------------
+    # --- one sequence, llama-cpp-python's own loop ------------------------------------------
 
     def generate(
         self,
@@ -347,15 +356,17 @@ class Context:
         top_p: float,
         top_k: int,
         min_p: float,
+        seed: int = 0,
         frequency_penalty: float = 0.0,
         presence_penalty: float = 0.0,
         dry: Dry | None = None,
         logits_processor: LogitsProcessor | None = None,
     ) -> Iterator[int]:
         """Tokens sampled after ``tokens`` in sequence 0, one per decode, for as long as the
-        caller asks, by llama-cpp-python's own loop (``sampler``'s chain, seeded with 0)."""
+        caller asks, by llama-cpp-python's own loop (``sampler``'s chain): for the probe and
+        benchmarks of one sequence; serving goes through ``batching.Scheduler``."""
         chain = self._chain(
-            seed=0,
+            seed=seed,
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
