@@ -119,7 +119,7 @@ class Scheduler:
         self._pins: dict[int, _Pin] = {}
         self._closing = False
         self._patience = STRAGGLER  # see STRAGGLER
-        self._thread = threading.Thread(target=self._loop, name=f"llama-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"llama-{name}-batch", daemon=True)
         self._thread.start()
 
     # --- for workers ----------------------------------------------------------------------
@@ -226,7 +226,9 @@ class Scheduler:
     def _until_step(self) -> bool:
         """Wait (holding the lock) until there is work for a step; false when closing."""
         while not self._closing:
-            if self._joining or any(s.left for s in self._running.values()):
+            if any(s.left for s in self._running.values()):
+                return True
+            if self._joining and len(self._running) < self.sequences:
                 return True
             if any(s.done < len(s.prompt) for s in self._running.values()):
                 return True

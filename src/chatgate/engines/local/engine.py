@@ -154,7 +154,9 @@ class LocalModel:
         self._format = self.context.chat_format(template)
         self._prefix_format = self.context.chat_format(template, generation_prompt=False)
         self._scheduler = Scheduler(self.context, self.spec.name)
-        self._workers = ThreadPoolExecutor(max_workers=self.spec.parallel, thread_name_prefix=f"gen-{self.spec.name}")
+        self._workers = ThreadPoolExecutor(
+            max_workers=self.spec.parallel, thread_name_prefix=f"llama-{self.spec.name}-worker"
+        )
         log.info(
             "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)",
             self.spec.name,
