@@ -53,7 +53,7 @@ RENDERED = (
 
 def prefix(words: int) -> str:
     """A system prompt of about ``words`` tokens that nothing cached begins with."""
-    facts = " ".join(f"Fact {i}: item {i} is kept on shelf {i % 7}." for i in range(words // 12 + 1))
+    facts = " ".join(f"Fact {i}: item {i} is kept on shelf {i % 7}." for i in range(words // 17 + 1))
     return f"Session {uuid.uuid4().hex[:8]}. {facts}"
 
 
@@ -180,7 +180,6 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
             together = {n: aggregate(server.url, tokens, n) for n in (1, 4, 8) if n <= parallel}
             cold, warm = shared_prefix(server.url, repeat)
     llama.close()
-    unpinned, pin_warm, pin_tokens = pinned(threads, repeat)
     base = statistics.median(raw_rates)
     print(f"{threads} threads, {parallel} parallel sequences, {CONTEXT}-token window")
     print(f"{'':48s}{'tokens/s':>10s}")
@@ -191,7 +190,8 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
         print(f"{f'chatgate, {n} simultaneous stream(s)':48s}{rate:10.1f}   ratio {rate / together[1]:.2f} to one")
     print(f"{'':48s}{'TTFT s':>10s}")
     print(f"{'~500-token system prompt, cold':48s}{cold:10.3f}")
-    print(f"{'the same prefix again, another question':48s}{warm:10.3f}   ratio {warm / cold:.2f} to cold")
+    print(f"{'the same prefix again, another question':48s}{warm:10.3f}   ratio {warm / cold:.2f} to cold", flush=True)
+    unpinned, pin_warm, pin_tokens = pinned(threads, repeat)
     print(f"{f'{pin_tokens}-token prefix, not pinned':48s}{unpinned:10.3f}")
     print(f"{f'{pin_tokens}-token prefix, pinned':48s}{pin_warm:10.3f}   ratio {pin_warm / unpinned:.2f} to unpinned")
 
