@@ -97,9 +97,8 @@ def run(
             tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temp=1.0, repeat_penalty=1.0, grammar=grammar
         )
     else:
-        context.set_seed(seed)
         stream = context.generate(
-            tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temperature=1.0, logits_processor=constraint
+            tokens, top_k=TOP_K, top_p=1.0, min_p=MIN_P, temperature=1.0, seed=seed, logits_processor=constraint
         )
     produced = 0
     for token in stream:

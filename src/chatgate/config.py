@@ -131,7 +131,8 @@ class GeminiSettings(_Section):
 class LocalSettings(_Section):
     # false: serve no local model (a server that only relays to endpoints or Gemini).
     enabled: bool = True
-    # Requests one model generates at once, each in its own llama.cpp context.
+    # Requests one model generates at once: sequences of its one llama.cpp context, decoded
+    # together (continuous batching).
     parallel: Annotated[int, Meta(ge=1, le=64)] = 2
     queue_size: Annotated[int, Meta(ge=0)] = 16
     threads: Annotated[int, Meta(ge=1)] | None = None
@@ -146,8 +147,9 @@ class LocalSettings(_Section):
     # tool-call arguments) and for free text; 0 turns it off.
     loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.8
     text_loop_control: Annotated[float, Meta(ge=0, le=10)] = 0.0
-    # Bytes of KV state context caches (cachedContents) may keep, all local models together;
-    # a number or a string such as "256MiB". Beyond it, creating a cache is a 429.
+    # Bytes of KV state each local model may keep for context caches (cachedContents, their
+    # prompt prefixes pinned in the engine); a number or a string such as "256MiB". Beyond it,
+    # creating a cache is a 429.
     cache_memory: Annotated[int, Meta(ge=0)] | str = 256 * 1024 * 1024
     # Context caches kept at once, whatever their size.
     max_caches: Annotated[int, Meta(ge=0)] = 1024

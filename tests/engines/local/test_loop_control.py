@@ -94,13 +94,13 @@ def test_same_seed_same_answer_under_loop_control(local: Runner) -> None:
 
 def test_penalties_reach_the_sampler(local: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict[str, Any]] = []
-    generate = Context.generate
+    sampler = Context.sampler
 
-    def spy(self: Context, tokens: Any, **kwargs: Any) -> Any:
+    def spy(self: Context, **kwargs: Any) -> Any:
         seen.append(kwargs)
-        return generate(self, tokens, **kwargs)
+        return sampler(self, **kwargs)
 
-    monkeypatch.setattr(Context, "generate", spy)
+    monkeypatch.setattr(Context, "sampler", spy)
     prompt = [user("Write a list of ten fruits, one per line.")]
     plain = local.candidate(
         g.GenerateContentRequest(
@@ -123,13 +123,13 @@ def test_penalties_reach_the_sampler(local: Runner, monkeypatch: pytest.MonkeyPa
 
 def test_text_loop_control_is_configurable(local: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
-    generate = Context.generate
+    sampler = Context.sampler
 
-    def spy(self: Context, tokens: Any, **kwargs: Any) -> Any:
+    def spy(self: Context, **kwargs: Any) -> Any:
         seen.append(kwargs["dry"])
-        return generate(self, tokens, **kwargs)
+        return sampler(self, **kwargs)
 
-    monkeypatch.setattr(Context, "generate", spy)
+    monkeypatch.setattr(Context, "sampler", spy)
     configured(local, monkeypatch, text_loop_control=1.5)
     local.candidate(
         g.GenerateContentRequest(

@@ -38,7 +38,7 @@ def serve(tmp_path: Path, probe: Probe, **local: object) -> tuple[bool, str]:
     async def run() -> tuple[bool, str]:
         await engine.start()
         try:
-            [loaded] = {slot.context.extra_buffers for slot in model.slots}
+            loaded = model.context.extra_buffers
             assert model.verdict is not None and model.verdict.extra_buffers is loaded
             [response] = [r async for r in engine.generate(MODEL, HELLO, stream=False)]
             assert response.candidates and response.candidates[0].content

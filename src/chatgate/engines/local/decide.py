@@ -26,12 +26,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chatgate.engines.local.llama import Context
+from chatgate.engines.local.batching import Stream
 
 _MINUS_INFINITY = np.float32(-np.inf)
 
 
-def opener_logprob(context: Context, prompt: Sequence[int], opener: Sequence[int]) -> float:
+def opener_logprob(context: Stream, prompt: Sequence[int], opener: Sequence[int]) -> float:
     """log P(``opener`` | ``prompt``) under the model alone (no penalties, no sampling)."""
     forcing = _Forcing(opener)
     tokens = context.generate(prompt, temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, logits_processor=forcing)

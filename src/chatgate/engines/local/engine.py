@@ -1,17 +1,21 @@
 """The local engine: llama.cpp models on the CPU, behind the Engine contract.
 
-Each model has ``parallel`` contexts, each with its own generation thread (llama.cpp contexts
-are not thread-safe), and a bounded wait queue: a request that finds every context busy
-waits its turn; one that finds the queue full gets a 429 with an estimate of when to retry.
-Tokens travel from the generation thread to the event loop one by one; closing the response
-iterator sets a flag the thread checks before every token, so a client that goes away stops
-its generation within a token or two.
+Each model has one llama.cpp context holding ``parallel`` sequences, decoded together by its
+batch scheduler (``batching.py``), and a bounded wait queue: a request that finds every
+sequence busy waits its turn; one that finds the queue full gets a 429 with an estimate of
+when to retry. Each running request has a worker thread (its prompt, its token loop); tokens
+travel from it to the event loop one by one; closing the response iterator sets a flag the
+worker checks before every token, so a client that goes away stops its generation within a
+token or two.
+
+Prompt prefixes can be pinned (``LocalEngine.pin``, for cachedContents): their KV state is kept
+until unpinned, within ``local.cache_memory`` bytes, and a request whose prompt begins with one
+starts from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import random
@@ -22,15 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from chatgate.config import Settings, byte_size, state_dir
+from chatgate.config import Settings, state_dir
+from chatgate.engines import capabilities
 from chatgate.engines.admission import Admission
 from chatgate.engines.local import constrain
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import schema as schemas
 from chatgate.engines.local import tools as calls
 from chatgate.engines.local.assemble import Parts
+from chatgate.engines.local.batching import CHUNK, Scheduler, Stream
 from chatgate.engines.local.generation import Call, End, Generation, Text
 from chatgate.engines.local.llama import ChatFormat, Context
 from chatgate.engines.local.models import LocalModelSpec, ModelUnavailable, specs
@@ -42,25 +46,20 @@ from chatgate.protocols.tuning import NO_TUNING, Tuning
 log = logging.getLogger("chatgate.local")
 
 
-# Tokens at the end of a pinned prefix that a request's prompt may render differently (the
-# cached last turn merged with the request's first, say) and still count as using the pin.
-PIN_BOUNDARY = 8
-
-
 @dataclass(frozen=True, slots=True)
 class Pinned:
-    """A prompt prefix kept for a context cache (cachedContents): see ``LocalEngine.pin``."""
+    """A prompt prefix kept in a local model's cache (``LocalEngine.pin``)."""
 
     model: str  # the served local model name
     key: int  # opaque id of the pinned prefix, unique per engine
-    tokens: int  # prompt tokens the prefix holds (CachedContent.usageMetadata.totalTokenCount)
-    size: int  # bytes of KV state kept for it (counted against `local.cache_memory`)
+    tokens: int  # prompt tokens the prefix holds
+    size: int  # bytes of KV state kept for it (counted against ``local.cache_memory``)
 
 
 @dataclass(frozen=True, slots=True)
 class _Done:
     prompt_tokens: int
-    cached_tokens: int | None = None  # of those, taken from a pinned prefix
+    cached_tokens: int | None = None  # prompt tokens a pinned prefix supplied
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +68,6 @@ class _Failed:
 
 
 Event = Text | Call | End | _Done | _Failed
-
-
-class _Slot:
-    """One llama.cpp context of a model and the thread that runs it (contexts are not
-    thread-safe; the weights are memory-mapped once and shared by every context)."""
-
-    def __init__(self, context: Context, name: str, index: int) -> None:
-        self.context = context
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}-{index}")
-        self.busy = False
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.context.close()
 
 
 @dataclass
@@ -108,53 +93,59 @@ def available_cores() -> int:
 
 
 class LocalModel:
-    """One loaded GGUF, its contexts (slots), and its wait queue.
+    """One loaded GGUF, its context (``parallel`` sequences, one batch scheduler), its wait
+    queue and its pinned prefixes.
 
-    ``parallel`` requests generate at once, each in its own context on its own thread;
-    the CPU threads are shared out among the running generations before every token (one
-    generation gets them all), so a lone stream runs at full speed and concurrent streams
-    raise the aggregate tokens/s. Beyond ``parallel``, requests wait in a queue of
-    ``queue_size``; beyond that, 429.
+    ``parallel`` requests generate at once, each a sequence of the one context; every decode
+    step carries the next token of all of them and uses every CPU thread. Beyond
+    ``parallel``, requests wait in a queue of ``queue_size``; beyond that, 429.
 
-    Before the contexts load, ``probe`` decides whether llama.cpp may use its extra CPU buffer
+    Before the context loads, ``probe`` decides whether llama.cpp may use its extra CPU buffer
     types on this machine (``probe.py``); every llama.cpp call goes through ``llama.Context``.
     """
 
     def __init__(self, spec: LocalModelSpec, probe: Probe | None = None) -> None:
         self.spec = spec
-        self.slots: list[_Slot] = []
         self.threads = spec.threads or available_cores()
         self._probe = probe or Probe()
         # Whether llama.cpp's extra CPU buffer types are used, and why (probe.py); set by load().
         self.verdict: Verdict | None = None
         self.counts = Counts()
+        self._context: Context | None = None
+        self._scheduler: Scheduler | None = None
+        self._workers: ThreadPoolExecutor | None = None
         self._format: ChatFormat | None = None
-        self._prefix_format: ChatFormat | None = None  # without the generation prompt (pins)
-        # STAND-IN (replaced by the batching branch's real pins): the token prefixes pinned for
-        # context caches, by key. Read on generation threads, written on the event loop.
-        self.pins: dict[int, tuple[int, ...]] = {}
+        self._prefix_format: ChatFormat | None = None
         self.admission = Admission(f"model {spec.name!r}", spec.parallel, spec.queue_size, hold_estimate=2.0)
+        self.active = 0  # requests (and pins being evaluated) holding a sequence
+        self.pins: dict[int, Pinned] = {}
+        self._bytes_per_token = 0  # KV state per token, learnt from the first pin
         # The chat template renders tools and calls itself (Hermes format), see tools.py.
         self.template_tools = False
 
     @property
     def context(self) -> Context:
-        """The first context: for what any context can answer (metadata, tokenizing)."""
-        return self.slots[0].context
+        """The model's context: for metadata and tokenizing (any thread)."""
+        assert self._context is not None, "model not loaded"
+        return self._context
+
+    @property
+    def scheduler(self) -> Scheduler:
+        assert self._scheduler is not None, "model not loaded"
+        return self._scheduler
 
     # --- loading ------------------------------------------------------------------------
 
     def load(self) -> None:
         self.verdict = self._probe.verdict(self.spec.name, self.spec.path, self.spec.extra_buffers)
         started = time.perf_counter()
-        for index in range(self.spec.parallel):
-            context = Context(
-                self.spec.path,
-                context_size=self.spec.context_size,
-                threads=self.threads,
-                extra_buffers=self.verdict.extra_buffers,
-            )
-            self.slots.append(_Slot(context, self.spec.name, index))
+        self._context = Context(
+            self.spec.path,
+            context_size=self.spec.context_size,
+            threads=self.threads,
+            extra_buffers=self.verdict.extra_buffers,
+            sequences=self.spec.parallel,
+        )
         template = self.spec.chat_template or self.context.chat_template
         if not template:
             raise ModelUnavailable(
@@ -163,6 +154,10 @@ class LocalModel:
         self.template_tools = "tools" in template and calls.OPEN in template
         self._format = self.context.chat_format(template)
         self._prefix_format = self.context.chat_format(template, generation_prompt=False)
+        self._scheduler = Scheduler(self.context, self.spec.name)
+        self._workers = ThreadPoolExecutor(
+            max_workers=self.spec.parallel, thread_name_prefix=f"llama-{self.spec.name}-worker"
+        )
         log.info(
             "loaded %s from %s in %.1f s (context %d tokens, %d parallel, %d threads, %s)",
             self.spec.name,
@@ -175,17 +170,16 @@ class LocalModel:
         )
 
     def close(self) -> None:
-        if self.slots:
-            constrain.forget(self.context)
-        for slot in self.slots:
-            slot.close()
-        self.slots = []
+        if self._context is None:
+            return
+        constrain.forget(self.context)
+        assert self._scheduler is not None and self._workers is not None
+        self._scheduler.close()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        self._context.close()
+        self._context = self._scheduler = self._workers = None
 
     # --- scheduling ---------------------------------------------------------------------
-
-    @property
-    def active(self) -> int:
-        return sum(slot.busy for slot in self.slots)
 
     @property
     def busy(self) -> bool:
@@ -195,19 +189,32 @@ class LocalModel:
     def waiting(self) -> int:
         return self.admission.waiting
 
-    def _threads_each(self) -> int:
-        """CPU threads for one generation now: shared out among those running."""
-        return max(1, self.threads // max(1, self.active))
+    @property
+    def cache_used(self) -> int:
+        """Bytes of KV state kept for pinned prefixes."""
+        return sum(p.size for p in self.pins.values())
 
-    async def _acquire(self) -> tuple[_Slot, float]:
+    async def _acquire(self) -> float:
         admitted = await self.admission.acquire()
-        slot = next(slot for slot in self.slots if not slot.busy)
-        slot.busy = True
-        return slot, admitted
+        self.active += 1
+        return admitted
 
-    def _release(self, slot: _Slot, admitted: float) -> None:
-        slot.busy = False
+    def _release(self, admitted: float) -> None:
+        self.active -= 1
         self.admission.release(admitted)
+
+    async def _on_worker(self, work: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Admission, then ``work`` on a worker thread; the sequence is given back when it ends."""
+        assert self._workers is not None, "model not loaded"
+        admitted = await self._acquire()
+        loop = asyncio.get_running_loop()
+        try:
+            job = loop.run_in_executor(self._workers, work)
+        except BaseException:
+            self._release(admitted)
+            raise
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, admitted))
+        return job
 
     async def generate(
         self,
@@ -217,7 +224,7 @@ class LocalModel:
         parallel_tool_calls: bool = True,
         tuning: Tuning = NO_TUNING,
     ) -> AsyncIterator[g.GenerateContentResponse]:
-        # Schemas are compiled into grammars after admission, on the slot's thread (at most
+        # Schemas are compiled into grammars after admission, on the worker thread (at most
         # `parallel` at once, cancelled with the request); a request without any is checked here.
         out = (
             None
@@ -238,7 +245,6 @@ class LocalModel:
                 else tuning.tool_call_bias
             ),
         )
-        slot, admitted = await self._acquire()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
         cancel = threading.Event()
@@ -246,28 +252,59 @@ class LocalModel:
         def emit(event: Event) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-        def release(_: object) -> None:
-            loop.call_soon_threadsafe(self._release, slot, admitted)
-
-        try:
-            job = loop.run_in_executor(
-                slot.executor, self._run, slot.context, request, out, parallel_tool_calls, sampling, cancel, emit
-            )
-        except BaseException:
-            self._release(slot, admitted)
-            raise
-        job.add_done_callback(release)
+        await self._on_worker(lambda: self._run(request, out, parallel_tool_calls, sampling, cancel, emit))
         try:
             async for response in _responses(events, stream, sampling.n):
                 yield response
         finally:
             cancel.set()
 
-    # --- the generation thread ------------------------------------------------------------
+    # --- pinned prefixes --------------------------------------------------------------------
+
+    async def pin(self, request: g.GenerateContentRequest) -> Pinned:
+        """Evaluate the conversation ``request`` holds (no generation prompt) and keep its KV
+        state; see ``LocalEngine.pin``."""
+        limit = self.spec.cache_memory
+        cancel = threading.Event()
+
+        def work() -> tuple[int, int, int, int]:
+            capabilities.check(request, prompts.CAPABILITIES, self.spec.name)
+            out = prompts.Output(tools=calls.toolset(request))  # rendered, never compiled
+            messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
+            tools = calls.template_tools(out.tools) if out.tools and self.template_tools else None
+            assert self._prefix_format is not None
+            tokens = self._prompt_tokens(self.context, messages, tools, None, formatter=self._prefix_format)
+            if len(tokens) < CHUNK:
+                raise InvalidRequest(
+                    f"a cached prefix must hold at least {CHUNK} tokens on a local model; this one holds {len(tokens)}",
+                    param="contents",
+                )
+            # KV bytes grow with tokens: refuse before the work when it cannot fit.
+            estimate = self._bytes_per_token * (len(tokens) // CHUNK * CHUNK)
+            if self.cache_used + estimate > limit:
+                raise _exhausted(self.spec.name, self.cache_used, estimate, limit)
+            return (*self.scheduler.pin(tokens, cancel), len(tokens))
+
+        try:
+            key, kept, size, tokens = await (await self._on_worker(work))
+        finally:
+            cancel.set()
+        self._bytes_per_token = max(self._bytes_per_token, size // max(1, kept))
+        if self.cache_used + size > limit:
+            self.scheduler.unpin(key)
+            raise _exhausted(self.spec.name, self.cache_used, size, limit)
+        pinned = Pinned(model=self.spec.name, key=key, tokens=tokens, size=size)
+        self.pins[key] = pinned
+        return pinned
+
+    def unpin(self, key: int) -> None:
+        if self.pins.pop(key, None) is not None and self._scheduler is not None:
+            self._scheduler.unpin(key)
+
+    # --- the worker thread ------------------------------------------------------------------
 
     def _run(
         self,
-        context: Context,
         request: g.GenerateContentRequest,
         out: prompts.Output | None,
         parallel: bool,
@@ -275,6 +312,7 @@ class LocalModel:
         cancel: threading.Event,
         emit: Callable[[Event], None],
     ) -> None:
+        stream: Stream | None = None
         try:
             if out is None:
                 out = _compile(request, self.spec.name, parallel, cancel)
@@ -282,68 +320,23 @@ class LocalModel:
             tools = (
                 calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
             )
-            tokens = self._prompt_tokens(context, messages, tools, sampling.max_tokens)
-            cached = self._from_pin(tokens)
+            tokens = self._prompt_tokens(self.context, messages, tools, sampling.max_tokens)
+            stream = self.scheduler.stream(cancel)
             for candidate in range(sampling.n):
                 if cancel.is_set():
                     return
                 seed = sampling.seed + candidate if sampling.seed is not None else random.getrandbits(32)
-                context.set_seed(seed)
-                reason, produced = Generation(
-                    context, candidate, tokens, sampling, out, cancel, emit, threads=self._threads_each
-                ).run()
+                stream.set_seed(seed)
+                reason, produced = Generation(stream, candidate, tokens, sampling, out, cancel, emit).run()
                 self.counts.add(reason, produced)
                 if reason == "CANCELLED":
                     return
-            emit(_Done(prompt_tokens=len(tokens), cached_tokens=cached))
+            emit(_Done(prompt_tokens=len(tokens), cached_tokens=stream.pinned or None))
         except BaseException as exc:  # delivered to the event loop, raised there
             emit(_Failed(exc))
-
-    # --- pinned prefixes (STAND-IN: the batching branch keeps their KV state) -------------------
-
-    async def prefix_tokens(self, request: g.GenerateContentRequest) -> list[int]:
-        """``request`` rendered without the generation prompt and tokenized, after admission,
-        on a context's thread."""
-        slot, admitted = await self._acquire()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(slot.executor, self._prefix, slot.context, request)
         finally:
-            self._release(slot, admitted)
-
-    def _prefix(self, context: Context, request: g.GenerateContentRequest) -> list[int]:
-        assert self._prefix_format is not None
-        request = msgspec.structs.replace(request, generation_config=None)
-        out = _compile(request, self.spec.name, True, threading.Event())
-        messages = prompts.messages(request, self.spec.name, out, template_tools=self.template_tools)
-        tools = calls.template_tools(out.tools) if out.tools and out.tools.may_call and self.template_tools else None
-        try:
-            formatted = self._prefix_format(messages=messages, tools=tools)
-        except Exception as exc:
-            raise InvalidRequest(
-                f"model {self.spec.name!r} cannot take these contents: {exc}", param="contents"
-            ) from None
-        tokens = context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
-        if len(tokens) >= context.size:
-            raise ContextLengthExceeded(
-                f"this model's context window is {context.size} tokens, but the cached contents take "
-                f"{len(tokens)} tokens",
-                param="contents",
-            )
-        return tokens
-
-    def _from_pin(self, tokens: list[int]) -> int | None:
-        """Prompt tokens a pinned prefix covers (the longest common prefix with a pin, when it
-        reaches that pin's end but for ``PIN_BOUNDARY`` tokens)."""
-        best = 0
-        for pinned in list(self.pins.values()):
-            common = 0
-            for mine, theirs in zip(tokens, pinned, strict=False):
-                if mine != theirs:
-                    break
-                common += 1
-            if common >= len(pinned) - PIN_BOUNDARY and common > best:
-                best = common
-        return best or None
+            if stream is not None:
+                stream.end()
 
     def count_tokens(self, request: g.GenerateContentRequest) -> int:
         """The tokens of the prompt ``request`` renders to, as ``generate`` would feed it
@@ -356,16 +349,21 @@ class LocalModel:
         return len(self._render(self.context, messages, tools))
 
     def _render(
-        self, context: Context, messages: list[prompts.Message], tools: list[dict[str, Any]] | None
+        self,
+        context: Context,
+        messages: list[prompts.Message],
+        tools: list[dict[str, Any]] | None,
+        formatter: ChatFormat | None = None,
     ) -> list[int]:
-        assert self._format is not None
+        formatter = formatter or self._format
+        assert formatter is not None
         try:
-            formatted = self._format(messages=messages, tools=tools)
+            formatted = formatter(messages=messages, tools=tools)
         except Exception as exc:  # the template itself refused the conversation
             raise InvalidRequest(
                 f"model {self.spec.name!r} cannot take this conversation: {exc}", param="messages"
             ) from None
-        # Tokenizing reads the vocabulary only: any context can, beside a generation.
+        # Tokenizing reads the vocabulary only: any thread can, beside the scheduler's decodes.
         return context.tokenize(formatted.prompt, add_bos=not formatted.added_special, special=True)
 
     def _prompt_tokens(
@@ -374,8 +372,10 @@ class LocalModel:
         messages: list[prompts.Message],
         tools: list[dict[str, Any]] | None,
         max_tokens: int | None,
+        *,
+        formatter: ChatFormat | None = None,
     ) -> list[int]:
-        tokens = self._render(context, messages, tools)
+        tokens = self._render(context, messages, tools, formatter)
         limit = context.size
         if len(tokens) >= limit:
             raise ContextLengthExceeded(
@@ -391,6 +391,13 @@ class LocalModel:
                 param="max_tokens",
             )
         return tokens
+
+
+def _exhausted(model: str, used: int, wanted: int, limit: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"model {model!r} keeps {used} bytes of cached prefixes; {wanted} more would exceed "
+        f"local.cache_memory ({limit} bytes): delete a cached content first"
+    )
 
 
 def _compiles(request: g.GenerateContentRequest) -> bool:
@@ -465,15 +472,9 @@ def _response(parts: dict[int, list[g.Part]], reasons: dict[int, str]) -> g.Gene
 class LocalEngine:
     """Every local model, by name and alias."""
 
-    def __init__(
-        self, model_specs: list[LocalModelSpec], *, probe: Probe | None = None, cache_memory: int = 256 * 1024 * 1024
-    ) -> None:
-        """``probe`` decides on llama.cpp's extra buffer types (default: probe, cache nothing);
-        ``cache_memory``: bytes pinned prefixes may keep, every model together."""
+    def __init__(self, model_specs: list[LocalModelSpec], *, probe: Probe | None = None) -> None:
+        """``probe`` decides on llama.cpp's extra buffer types (default: probe, cache nothing)."""
         probe = probe or Probe()
-        self._cache_memory = cache_memory
-        self._pinned: dict[int, Pinned] = {}
-        self._pin_keys = itertools.count(1)
         self._models = {spec.name: LocalModel(spec, probe) for spec in model_specs}
         self._names: dict[str, str] = {}
         for spec in model_specs:
@@ -483,8 +484,7 @@ class LocalEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEngine:
-        memory = byte_size(settings.local.cache_memory, "local.cache_memory")
-        return cls(specs(settings), probe=Probe(state_dir(settings)), cache_memory=memory)
+        return cls(specs(settings), probe=Probe(state_dir(settings)))
 
     def resolve(self, name: str) -> str | None:
         return self._names.get(name) or self._names.get(name.lower())
@@ -521,42 +521,30 @@ class LocalEngine:
             raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
         return local.generate(request, stream=stream, parallel_tool_calls=parallel_tool_calls, tuning=tuning)
 
-    # --- pinned prefixes for context caches ------------------------------------------------
-    # STAND-IN, replaced by the batching branch: the prefix is tokenized and counted, no KV
-    # state is kept, and ``generate`` reports the prompt tokens a pin covers as cached.
-
-    @property
-    def pinned_bytes(self) -> int:
-        return sum(p.size for p in self._pinned.values())
-
-    async def pin(self, model: str, request: g.GenerateContentRequest) -> Pinned:
-        """Keep ``request``'s rendered prompt (systemInstruction, contents, tools) for later
-        requests that start with it. 404 unknown model, 400 too long, 429 no memory left."""
-        local = self._models.get(model)
-        if local is None:
-            raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
-        tokens = await local.prefix_tokens(request)
-        size = len(tokens) * local.context.kv_bytes_per_token
-        if self.pinned_bytes + size > self._cache_memory:
-            raise ResourceExhausted(
-                f"no room for this cache: it needs {size} bytes, {self._cache_memory - self.pinned_bytes} of "
-                f"local.cache_memory ({self._cache_memory} bytes) are free; delete a cache or wait for one to expire"
-            )
-        pinned = Pinned(model=model, key=next(self._pin_keys), tokens=len(tokens), size=size)
-        self._pinned[pinned.key] = pinned
-        local.pins[pinned.key] = tuple(tokens)
-        return pinned
-
-    def unpin(self, pinned: Pinned) -> None:
-        if self._pinned.pop(pinned.key, None) is not None:
-            self._models[pinned.model].pins.pop(pinned.key, None)
-
     async def count_tokens(self, model: str, request: g.GenerateContentRequest) -> int:
         """The prompt tokens of ``request`` on ``model`` (``countTokens``), off the event loop."""
         local = self._models.get(model)
         if local is None:
             raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
         return await asyncio.to_thread(local.count_tokens, request)
+
+    async def pin(self, model: str, request: g.GenerateContentRequest) -> Pinned:
+        """Keep the KV state of ``request``'s conversation (systemInstruction, contents, tools,
+        rendered without the generation prompt; ``generationConfig`` ignored) until ``unpin``:
+        a later ``generate`` whose prompt begins with it starts from it and reports the tokens
+        it took as ``usage_metadata.cached_content_token_count``. ``NotFound`` for an unknown
+        model, ``InvalidRequest`` when it does not fit the context window, ``ResourceExhausted``
+        (429) when keeping it would exceed ``local.cache_memory``."""
+        local = self._models.get(model)
+        if local is None:
+            raise NotFound(f"no local model named {model!r}", param="model", code="model_not_found")
+        return await local.pin(request)
+
+    def unpin(self, pinned: Pinned) -> None:
+        """Forget a pinned prefix (idempotent)."""
+        local = self._models.get(pinned.model)
+        if local is not None:
+            local.unpin(pinned.key)
 
     async def aclose(self) -> None:
         for model in self._models.values():

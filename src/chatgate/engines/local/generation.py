@@ -7,8 +7,8 @@ Three ways to write an answer, chosen by ``prompt.Output``:
   (structured output, tool choice ANY, AUTO with a structured answer);
 - free text that may turn into calls (tool choice AUTO): the model writes freely until it
   writes ``<tool_call>``; generation then restarts from the text so far plus the opener,
-  under the call grammar (llama.cpp reuses the KV cache for the common prefix, so the
-  restart costs a token or two), and the call is completed validly. With the model's
+  under the call grammar (the prompt's cached chunks are reused, so the restart reads the
+  text written so far again), and the call is completed validly. With the model's
   ``tool_call_bias`` set (the default), ``decide.py`` first decides between a call (the
   opener, then the call grammar) and text; after function results, text.
 
@@ -28,8 +28,9 @@ from typing import Any
 from chatgate.engines.local import decide
 from chatgate.engines.local import prompt as prompts
 from chatgate.engines.local import tools as calls
+from chatgate.engines.local.batching import Cancelled, Stream
 from chatgate.engines.local.constrain import Constraint
-from chatgate.engines.local.llama import Context, Dry
+from chatgate.engines.local.llama import Dry
 from chatgate.engines.local.stops import StopFilter
 
 log = logging.getLogger("chatgate.local")
@@ -72,9 +73,7 @@ class End:
 
 Emit = Callable[[Any], None]
 
-
-class Cancelled(Exception):
-    pass
+__all__ = ["Call", "Cancelled", "End", "Generation", "Text", "loop_control"]
 
 
 class Generation:
@@ -82,14 +81,13 @@ class Generation:
 
     def __init__(
         self,
-        context: Context,
+        context: Stream,
         candidate: int,
         tokens: list[int],
         s: prompts.Sampling,
         out: prompts.Output,
         cancel: threading.Event,
         emit: Emit,
-        threads: Callable[[], int] | None = None,
     ) -> None:
         self.context = context
         self.candidate = candidate
@@ -101,9 +99,6 @@ class Generation:
         room = context.size - len(tokens)
         self.max_tokens = min(s.max_tokens or s.default_max_tokens or room, room)
         self.produced = 0
-        # CPU threads for the next decode, shared with the model's other running contexts.
-        self._threads = threads
-        self._threads_now = 0
 
     def run(self) -> tuple[str, int]:
         """Generate; return (finish reason or "CANCELLED", tokens produced)."""
@@ -123,8 +118,7 @@ class Generation:
         self, tokens: list[int], constraint: Constraint | None = None, *, processor: decide.BanFirst | None = None
     ) -> Iterator[int]:
         s = self.s
-        self._pace()
-        for token in self.context.generate(
+        yield from self.context.generate(
             tokens,
             top_k=s.top_k,
             top_p=s.top_p,
@@ -134,17 +128,7 @@ class Generation:
             presence_penalty=s.presence_penalty,
             dry=loop_control(s, constrained=constraint is not None),
             logits_processor=constraint or processor,
-        ):
-            yield token
-            self._pace()  # runs when the next token is asked for, before its decode
-
-    def _pace(self) -> None:
-        if self._threads is None:
-            return
-        wanted = self._threads()
-        if wanted != self._threads_now:
-            self.context.set_threads(wanted)
-            self._threads_now = wanted
+        )
 
     # --- tool choice AUTO, decided -------------------------------------------------------
 
@@ -152,7 +136,6 @@ class Generation:
         opener = self.context.tokenize(calls.OPEN, add_bos=False, special=False)
         if self.out.after_results:
             return self._free(ban=opener[0])
-        self._pace()  # the prompt's decode happens here: with this generation's share of threads
         score = decide.opener_logprob(self.context, self.prompt, opener)
         if self.cancel.is_set():
             raise Cancelled
@@ -219,7 +202,7 @@ class Generation:
 
     def _constrained(self, tokens: list[int], grammar: str, *, opened: bool) -> str:
         context = self.context
-        constraint = Constraint(context, grammar)
+        constraint = Constraint(context.context, grammar)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         router = _Router(self, calls_only=opened, may_call=self.out.tools is not None and self.out.tools.may_call)
         if opened:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings
+from chatgate.config import EMBEDDED_MODEL, LocalSettings, ModelSettings, Settings, byte_size
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class LocalModelSpec:
     text_loop_control: float = _DEFAULTS.text_loop_control  # DRY's strength for free text
     tool_decision: Literal["decide", "free"] = _DEFAULTS.tool_decision  # tool choice AUTO (decide.py)
     tool_call_bias: float = _DEFAULTS.tool_call_bias
+    cache_memory: int = 256 * 1024 * 1024  # bytes of pinned prefixes' KV state
 
 
 def package_gguf(package: str) -> Path:
@@ -112,4 +113,5 @@ def spec(name: str, model: ModelSettings, defaults: LocalSettings) -> LocalModel
         text_loop_control=defaults.text_loop_control if model.text_loop_control is None else model.text_loop_control,
         tool_decision=model.tool_decision or defaults.tool_decision,
         tool_call_bias=defaults.tool_call_bias if model.tool_call_bias is None else model.tool_call_bias,
+        cache_memory=byte_size(defaults.cache_memory, "local.cache_memory"),
     )
