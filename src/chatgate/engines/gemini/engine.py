@@ -198,26 +198,33 @@ class GeminiEngine:
                     generation_config=request.generation_config,
                 )
             )
+        body = await self._exchange(
+            "POST", self.url(model, stream=False, method="countTokens"), _encoder.encode(counted)
+        )
+        try:
+            return _count_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Gemini returned a malformed response: {exc}", code="malformed_response") from exc
+
+    async def _exchange(self, method: str, url: str, body: bytes | None) -> bytes:
+        """One request to Google, not retried, after admission: the body of a 200, else its
+        error raised as a ``ChatgateError``."""
+        assert self._auth is not None
         headers = {"Content-Type": "application/json", **(await self._auth.headers())}
         admitted = await self.admission.acquire()
         try:
-            response = await self._client.send(
-                "POST", self.url(model, stream=False, method="countTokens"), headers, _encoder.encode(counted)
-            )
+            response = await self._client.send(method, url, headers, body)
             try:
-                body = await response.read()
+                raw = await response.read()
                 if response.status != 200:
-                    raise errors.body_error(response.status, body, response.headers.get("Retry-After"))
+                    raise errors.body_error(response.status, raw, response.headers.get("Retry-After"))
+                return raw
             finally:
                 response.close()
         except CLIENT_ERRORS as exc:
             raise transport_error(exc, "Gemini", self.settings.timeout, answering=False) from exc
         finally:
             self.admission.release(admitted)
-        try:
-            return _count_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise UpstreamError(f"Gemini returned a malformed response: {exc}", code="malformed_response") from exc
 
     # --- context caches (cachedContents), passed through ------------------------------------
 
@@ -246,20 +253,7 @@ class GeminiEngine:
             url += f"/{cache_id}"
         if query:
             url += "?" + urlencode(query)
-        headers = {"Content-Type": "application/json", **(await self._auth.headers())}
-        admitted = await self.admission.acquire()
-        try:
-            response = await self._client.send(method, url, headers, json.dumps(body).encode() if body else None)
-            try:
-                raw = await response.read()
-                if response.status != 200:
-                    raise errors.body_error(response.status, raw, response.headers.get("Retry-After"))
-            finally:
-                response.close()
-        except CLIENT_ERRORS as exc:
-            raise transport_error(exc, "Gemini", self.settings.timeout, answering=False) from exc
-        finally:
-            self.admission.release(admitted)
+        raw = await self._exchange(method, url, json.dumps(body).encode() if body else None)
         try:
             answer = json.loads(raw) if raw.strip() else {}
         except ValueError:
