@@ -205,6 +205,8 @@ def test_the_genai_snippet_sends_what_chatgate_sends_gemini(
     page.select_option("#tool-choice", "required")
     page.fill("#prompt", "Weather in Oslo?")
     page.click("#code summary")
+    # The snippet is written on the details' toggle event, which the browser fires after the click.
+    page.locator("#snippet:has-text('EOF')").wait_for()
     openai_body = json.loads(page.locator("#snippet").inner_text().split("<<'EOF'\n", 1)[1].rsplit("\nEOF", 1)[0])
     page.click("[data-lang=genai]")
     code = page.locator("#snippet").inner_text()
