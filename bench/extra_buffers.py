@@ -8,7 +8,8 @@ What serving without them costs on this machine, for the cases where the probe
   for AVX2/AVX-512 (and AMX), so it shows what the extra buffer types are worth where they apply.
 
 Each file is loaded twice through chatgate's llama.cpp adapter, extra buffer types on and off;
-the runs alternate between the two. Prompt processing: a ~300-token prompt, each run starting
+the runs alternate between the two (on a CPU where llama.cpp crashes with them, as the probe
+finds, only "off" is measured). Prompt processing: a ~300-token prompt, each run starting
 with different text so nothing is reused from the KV cache. Generation: greedy, after the prompt.
 Medians of ``--repeat`` runs; the ratio is off / on.
 
@@ -30,6 +31,7 @@ from _weights import weights  # noqa: E402
 from chatgate.engines.local.engine import available_cores  # noqa: E402
 from chatgate.engines.local.llama import Context, system_info  # noqa: E402
 from chatgate.engines.local.models import EMBEDDED_PACKAGE, package_gguf  # noqa: E402
+from chatgate.engines.local.probe import Probe  # noqa: E402
 
 PROMPT = (
     "Here are the notes of a long meeting about a garden, a library and a bridge. "
@@ -61,15 +63,20 @@ def main(tokens: int, repeat: int, threads: int) -> None:
             f"{'model':30s} {'extra buffers':>13s} {'prompt tok/s':>13s} {'ratio':>6s} {'gen tok/s':>10s} {'ratio':>6s}"
         )
         for label, path in files.items():
-            contexts = {on: Context(path, context_size=1024, threads=threads, extra_buffers=on) for on in (True, False)}
-            results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-            run(contexts[True], -1, 8)  # warm up both
-            run(contexts[False], -1, 8)
+            # Where llama.cpp crashes with them (the probe's verdict), only "off" can be measured.
+            verdict = Probe().verdict(label, path)
+            modes = (True, False) if verdict.extra_buffers else (False,)
+            contexts = {on: Context(path, context_size=1024, threads=threads, extra_buffers=on) for on in modes}
+            results: dict[bool, list[tuple[float, float]]] = {on: [] for on in modes}
+            for on in modes:
+                run(contexts[on], -1, 8)  # warm up
             for i in range(repeat):
-                for on in (True, False) if i % 2 == 0 else (False, True):
+                for on in modes if i % 2 == 0 else modes[::-1]:
                     results[on].append(run(contexts[on], i, tokens))
-            base = [statistics.median(r[k] for r in results[True]) for k in (0, 1)]
-            for on in (True, False):
+            base = [statistics.median(r[k] for r in results[modes[0]]) for k in (0, 1)]
+            if not verdict.extra_buffers:
+                print(f"{label:30s} {'on':>13s}   not measured: {verdict}")
+            for on in modes:
                 prompt, gen = (statistics.median(r[k] for r in results[on]) for k in (0, 1))
                 print(
                     f"{label:30s} {'on' if on else 'off':>13s} {prompt:13.1f} {prompt / base[0]:6.2f} "
