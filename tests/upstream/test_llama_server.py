@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 
+from chatgate.engines.local.probe import Probe
 from tests.openapi import validate, validate_chunk, validate_completion
 from tests.serve import free_port
 from tests.upstream.servers import Gateway, settings, wait_until
@@ -28,6 +29,21 @@ pytestmark = pytest.mark.model
 
 MESSAGES = [{"role": "user", "content": "Name three colors."}]
 PARAMS: dict[str, Any] = {"temperature": 0, "seed": 42, "max_tokens": 12}
+
+
+# llama_cpp.server has no switch for llama.cpp's extra CPU buffer types; on a CPU where they
+# crash (chatgate's probe says so) it is run with them off, as chatgate's own adapter does it.
+WITHOUT_EXTRA_BUFFERS = """
+import runpy
+import llama_cpp.llama_cpp as low
+defaults = low.llama_model_default_params
+def without():
+    made = defaults()
+    made.use_extra_bufts = False
+    return made
+low.llama_model_default_params = without
+runpy.run_module("llama_cpp.server", run_name="__main__")
+"""
 
 
 def embedded_gguf() -> Path:
@@ -43,12 +59,13 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("llama-cpp-python[server] is not installed")
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
+    verdict = Probe().verdict("llama_cpp.server", embedded_gguf())
+    server = ["-m", "llama_cpp.server"] if verdict.extra_buffers else ["-c", WITHOUT_EXTRA_BUFFERS]
     with open(log_path, "wb") as log:  # a file, not a pipe: llama.cpp logs a lot while loading
         proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "llama_cpp.server",
+                *server,
                 "--model",
                 str(embedded_gguf()),
                 "--host",
