@@ -5,6 +5,8 @@ Only this process's CPU is counted (``time.process_time``), so the upstream's wo
 The baseline is a raw asyncio protocol that writes a canned request and reads the answer's
 bytes on a kept-alive connection: the floor for any client.
 
+Clients that are not installed (pyreqwest, a Rust client, is not a dependency) are left out.
+
     python bench/http_clients.py [--requests 3000]
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -127,12 +130,31 @@ async def aiohttp_client(port: int):
     return call, session.close
 
 
+async def pyreqwest_client(port: int):
+    from pyreqwest.client import ClientBuilder
+
+    client = ClientBuilder().error_for_status(False).build()
+    await client.__aenter__()
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+
+    async def call() -> None:
+        response = await client.post(url).headers(HEADERS).body_bytes(BODY).build().send()
+        await response.bytes()
+
+    async def close() -> None:
+        await client.__aexit__(None, None, None)
+
+    return call, close
+
+
 CLIENTS = {
     "raw asyncio (floor)": raw_client,
     "httpx": httpx_client,
     "httpcore": httpcore_client,
     "aiohttp": aiohttp_client,
 }
+if importlib.util.find_spec("pyreqwest") is not None:
+    CLIENTS["pyreqwest"] = pyreqwest_client
 
 
 async def measure(make, port: int, n: int, concurrency: int) -> tuple[float, float]:
