@@ -117,7 +117,8 @@ def test_the_picker_adds_models_by_name_and_refuses_unknown_endpoints(page: Any,
 
     page.fill("#target-name", "google/gemini-2.5-flash")
     page.click("#add-target button")
-    page.locator("#error[hidden]").wait_for(state="attached")
+    page.locator("#target-name:placeholder-shown").wait_for(state="attached")  # added, and picked
+    assert page.locator("#error").is_hidden()
     assert page.locator("#model").input_value() == "openapi:google/gemini-2.5-flash"
     page.reload()  # kept for the tab
     page.locator('#model option[value="openapi:google/gemini-2.5-flash"]').wait_for(state="attached")
