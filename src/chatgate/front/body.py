@@ -31,9 +31,7 @@ _object_decoder = msgspec.json.Decoder(dict[str, Any])
 # at 100 too. Deeper input would exhaust Python's recursion in the decoder and in every walk
 # over schemas and Google extensions after it.
 MAX_NESTING = 100
-# A JSON string with its escapes (brackets inside do not count); every byte but brackets.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_QUOTE, _BACKSLASH, _OPEN_ARRAY, _OPEN_OBJECT, _CLOSE_ARRAY, _CLOSE_OBJECT = b'"\\[{]}'
 _SCAN_CHUNK = 1 << 20
 
 
@@ -87,21 +85,47 @@ def _param(error: msgspec.ValidationError) -> tuple[str, str | None]:
 
 def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
     """A 400 if arrays and objects in ``raw`` nest deeper than ``limit``. Only when there are
-    enough brackets to go that deep: strings out, then the running depth over the brackets
-    left, a chunk at a time, in numpy (a body can hold millions of brackets)."""
+    enough brackets to go that deep: the running depth over the brackets outside strings, a
+    chunk at a time, in numpy (a body can hold millions of brackets).
+
+    Only quotes, backslashes and brackets are looked at, by position (a regular expression
+    over the strings cost about 3 ns a byte, 175 µs on a 50 KB conversation): a quote is
+    escaped when an odd run of backslashes ends just before it; a bracket is structure when
+    an even number of unescaped quotes come before it."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return
-    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
-    depth = 0
-    for start in range(0, len(brackets), _SCAN_CHUNK):
-        chunk = brackets[start : start + _SCAN_CHUNK]
-        steps = np.where((chunk == ord("[")) | (chunk == ord("{")), 1, -1).astype(np.int32)
-        running = np.cumsum(steps, dtype=np.int64) + depth
-        if int(running.max()) > limit:
-            raise InvalidRequest(
-                f"the request body nests arrays and objects deeper than {limit} levels", code="nesting_too_deep"
-            )
-        depth = int(running[-1])
+    data = np.frombuffer(raw, dtype=np.uint8)
+    depth, quotes, carried = 0, 0, 0  # over chunks; carried: the backslashes ending the last one
+    for start in range(0, len(data), _SCAN_CHUNK):
+        chunk = data[start : start + _SCAN_CHUNK]
+        at_slash = np.flatnonzero(chunk == _BACKSLASH)
+        # Where the run of backslashes each one is in starts, and how long it is up to it.
+        starts = np.ones(len(at_slash), dtype=bool)
+        starts[1:] = at_slash[1:] != at_slash[:-1] + 1
+        run_start = at_slash[np.maximum.accumulate(np.where(starts, np.arange(len(at_slash)), 0))]
+        run_length = at_slash - run_start + 1 + np.where(run_start == 0, carried, 0)
+        # A quote is escaped when an odd run of backslashes ends just before it.
+        at_quote = np.flatnonzero(chunk == _QUOTE)
+        last = np.searchsorted(at_slash, at_quote) - 1
+        touching = (last >= 0) & (at_slash[np.maximum(last, 0)] == at_quote - 1) if len(at_slash) else last >= 0
+        before = np.where(touching, run_length[np.maximum(last, 0)] if len(at_slash) else 0, 0)
+        before = np.where(at_quote == 0, carried, before)
+        at_quote = at_quote[before % 2 == 0]
+        # A bracket is structure when an even number of quotes come before it.
+        opening = (chunk == _OPEN_ARRAY) | (chunk == _OPEN_OBJECT)
+        at_bracket = np.flatnonzero(opening | (chunk == _CLOSE_ARRAY) | (chunk == _CLOSE_OBJECT))
+        outside = (np.searchsorted(at_quote, at_bracket) + quotes) % 2 == 0
+        steps = np.where(opening[at_bracket[outside]], 1, -1)
+        if len(steps):
+            running = np.cumsum(steps, dtype=np.int64) + depth
+            if int(running.max()) > limit:
+                raise InvalidRequest(
+                    f"the request body nests arrays and objects deeper than {limit} levels", code="nesting_too_deep"
+                )
+            depth = int(running[-1])
+        quotes += len(at_quote)
+        ends_in_run = len(at_slash) and at_slash[-1] == len(chunk) - 1
+        carried = int(run_length[-1]) if ends_in_run else 0
 
 
 def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:
