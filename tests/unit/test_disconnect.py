@@ -51,28 +51,21 @@ def test_longer_work_is_watched_and_still_answers() -> None:
     assert asyncio.run(run()) == ("done", 1)
 
 
-def test_a_client_that_leaves_during_the_grace_stops_the_work_at_its_end() -> None:
+@pytest.mark.parametrize(
+    ("leaves_at", "after", "noticed_from"),
+    [(0, 0.05, 0.04), (0.2, 0.01, 0.15)],
+    ids=["during the grace: at its end", "later: at once"],
+)
+def test_a_client_that_leaves_stops_the_work(leaves_at: float, after: float, noticed_from: float) -> None:
     async def run() -> float:
         client = Client()
-        client.leave()  # already gone: its disconnect waits in receive
+        asyncio.get_running_loop().call_later(leaves_at, client.leave)  # 0: its disconnect waits in receive
         started = asyncio.get_running_loop().time()
         with pytest.raises(ClientGone):
-            await unless_disconnected(client.receive, answer(10), after=0.05)
+            await unless_disconnected(client.receive, answer(10), after=after)
         return asyncio.get_running_loop().time() - started
 
-    assert 0.04 <= asyncio.run(run()) < 5
-
-
-def test_a_client_that_leaves_later_stops_the_work_at_once() -> None:
-    async def run() -> float:
-        client = Client()
-        asyncio.get_running_loop().call_later(0.2, client.leave)
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(ClientGone):
-            await unless_disconnected(client.receive, answer(10), after=0.01)
-        return asyncio.get_running_loop().time() - started
-
-    assert 0.15 <= asyncio.run(run()) < 5
+    assert noticed_from <= asyncio.run(run()) < 5
 
 
 def test_a_cancellation_from_outside_is_not_a_disconnect() -> None:

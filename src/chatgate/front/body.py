@@ -98,19 +98,7 @@ def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
     depth, quotes, carried = 0, 0, 0  # over chunks; carried: the backslashes ending the last one
     for start in range(0, len(data), _SCAN_CHUNK):
         chunk = data[start : start + _SCAN_CHUNK]
-        at_slash = np.flatnonzero(chunk == _BACKSLASH)
-        # Where the run of backslashes each one is in starts, and how long it is up to it.
-        starts = np.ones(len(at_slash), dtype=bool)
-        starts[1:] = at_slash[1:] != at_slash[:-1] + 1
-        run_start = at_slash[np.maximum.accumulate(np.where(starts, np.arange(len(at_slash)), 0))]
-        run_length = at_slash - run_start + 1 + np.where(run_start == 0, carried, 0)
-        # A quote is escaped when an odd run of backslashes ends just before it.
-        at_quote = np.flatnonzero(chunk == _QUOTE)
-        last = np.searchsorted(at_slash, at_quote) - 1
-        touching = (last >= 0) & (at_slash[np.maximum(last, 0)] == at_quote - 1) if len(at_slash) else last >= 0
-        before = np.where(touching, run_length[np.maximum(last, 0)] if len(at_slash) else 0, 0)
-        before = np.where(at_quote == 0, carried, before)
-        at_quote = at_quote[before % 2 == 0]
+        at_quote, carried = _unescaped_quotes(chunk, carried)
         # A bracket is structure when an even number of quotes come before it.
         opening = (chunk == _OPEN_ARRAY) | (chunk == _OPEN_OBJECT)
         at_bracket = np.flatnonzero(opening | (chunk == _CLOSE_ARRAY) | (chunk == _CLOSE_OBJECT))
@@ -124,8 +112,27 @@ def check_nesting(raw: bytes, limit: int = MAX_NESTING) -> None:
                 )
             depth = int(running[-1])
         quotes += len(at_quote)
-        ends_in_run = len(at_slash) and at_slash[-1] == len(chunk) - 1
-        carried = int(run_length[-1]) if ends_in_run else 0
+
+
+def _unescaped_quotes(chunk: np.ndarray, carried: int) -> tuple[np.ndarray, int]:
+    """The positions of ``chunk``'s quotes that no backslash escapes (the run of backslashes
+    just before one is even; ``carried`` of them end the chunk before), and the length of the
+    run ``chunk`` ends with."""
+    at_quote = np.flatnonzero(chunk == _QUOTE)
+    at_slash = np.flatnonzero(chunk == _BACKSLASH)
+    if not len(at_slash):
+        return at_quote[(at_quote != 0) | (carried % 2 == 0)], 0
+    # Where the run each backslash is in starts, and how long the run is up to it.
+    starts = np.ones(len(at_slash), dtype=bool)
+    starts[1:] = at_slash[1:] != at_slash[:-1] + 1
+    run_start = at_slash[np.maximum.accumulate(np.where(starts, np.arange(len(at_slash)), 0))]
+    run_length = at_slash - run_start + 1 + np.where(run_start == 0, carried, 0)
+    # The backslash just before each quote, if there is one.
+    last = np.maximum(np.searchsorted(at_slash, at_quote) - 1, 0)
+    touching = at_slash[last] == at_quote - 1
+    before = np.where(touching, run_length[last], np.where(at_quote == 0, carried, 0))
+    ends = int(run_length[-1]) if at_slash[-1] == len(chunk) - 1 else 0
+    return at_quote[before % 2 == 0], ends
 
 
 def decode_chat_request(raw: bytes) -> o.ChatCompletionRequest:

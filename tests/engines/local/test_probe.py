@@ -34,11 +34,9 @@ HELLO = g.GenerateContentRequest(
 @functools.cache
 def extra_buffers_work() -> bool:
     """Whether llama.cpp decodes with its extra buffer types on this machine, found apart from
-    ``Probe``: the embedded model loaded with them in a child of this test, which dies if not."""
-    code = "import sys; from pathlib import Path; from chatgate.engines.local import llama; llama.smoke(Path(sys.argv[1]), extra_buffers=True)"
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(package_gguf(EMBEDDED_PACKAGE))], capture_output=True, timeout=300
-    )
+    ``Probe``'s verdicts and cache: its child program, run here, dies if not."""
+    child = [sys.executable, "-m", "chatgate.engines.local.probe", str(package_gguf(EMBEDDED_PACKAGE))]
+    done = subprocess.run(child, capture_output=True, timeout=300)
     assert done.returncode <= 0, done.stderr[-2000:]  # a signal, or none: an exception is a test failure
     return done.returncode == 0
 
