@@ -1,22 +1,27 @@
 """What the Gemini route costs: an OpenAI request for a ``google/*`` model, translated to
 ``generateContent`` and back, as whole-process CPU with real sockets, beside the bare mock.
 
-Besides this one (the load), the processes are: a loopback mock of Google's API (raw asyncio
-on uvloop with httptools, answering at once: one ``GenerateContentResponse`` for
-``:generateContent``, or ``--events`` server-sent events for ``:streamGenerateContent``);
+Besides this one (the load), the processes are: a loopback mock of Google's API (a raw ASGI
+application, no framework, served by uvicorn on uvloop with httptools, answering at once: one
+``GenerateContentResponse`` for ``:generateContent``, or ``--events`` server-sent events, one
+``send`` each, for ``:streamGenerateContent``); the same answers from a raw asyncio protocol
+with httptools (no ASGI: the floor of any Python server, measured as a row of its own);
 chatgate (``build_app``, no local model, auth off) in Gemini-API mode and in Vertex mode with
 ``base_url`` on the mock; a bare pass-through proxy (uvicorn, one Starlette route forwarding
 to the mock with aiohttp: the floor of any gateway on chatgate's stack); and, with
 ``--litellm PYTHON``, LiteLLM's proxy (its ``gemini`` provider, run by that interpreter) on
-the same mock. The baseline is the mock itself, measured directly with the same requests in
-Google's format (ten times as many, to be measurable). Only the measured server's CPU is
+the same mock. The baseline is the ASGI mock itself, measured directly with the same requests
+in Google's format (ten times as many, to be measurable). Only the measured server's CPU is
 counted (all its threads, ``/proc/<pid>/task/*/schedstat``). Rows: a non-streaming request at
 1, 16 and 64 connections (CPU per request, requests/s), a stream of ``--events`` chunks at 16
 connections (CPU per stream), and the median time to the first byte of a stream at 1
 connection. Linux only. Budgets: 13x the bare mock per request at 16 and 64 connections,
 throughput not falling with concurrency; 9x the bare mock per stream.
 
-    python bench/gemini.py [--requests 3000] [--streams 800] [--src DIR] [--litellm PYTHON]
+    python bench/gemini.py [--requests 3000] [--streams 800] [--rounds 3] [--src DIR] [--litellm PYTHON]
+
+The servers are measured in turn, ``--rounds`` times (each round a share of the requests);
+each cell is the median of its rounds.
 
 ``--src`` adds a row for chatgate (Gemini-API mode) run from another checkout's ``src``.
 """
@@ -57,8 +62,9 @@ GEMINI_BODY = json.dumps(
     }
 ).encode()
 
-MOCK = r"""
-import asyncio, json, sys, uvloop, httptools
+# Google's answers, shared by both mocks: one response, or EVENTS server-sent events.
+ANSWERS = r"""
+import json, sys
 EVENTS = int(sys.argv[2])
 def response(text, finish=False):
     out = {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}],
@@ -68,10 +74,37 @@ def response(text, finish=False):
         out["candidates"][0]["finishReason"] = "STOP"
     return json.dumps(out).encode()
 BODY = response("Rome.", finish=True)
+SSE = [b"data: " + response("word ", finish=i == EVENTS - 1) + b"\r\n\r\n" for i in range(EVENTS)]
+"""
+
+# The mock the gateways talk to, and the baseline: raw ASGI (no framework) on uvicorn.
+ASGI_SERVER = r"""
+import uvicorn
+JSON = {"type": "http.response.start", "status": 200,
+        "headers": [(b"content-type", b"application/json; charset=UTF-8"), (b"content-length", b"%d" % len(BODY))]}
+STREAM = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+async def app(scope, receive, send):
+    while (await receive()).get("more_body"):
+        pass
+    if scope["path"].endswith(":streamGenerateContent"):
+        await send(STREAM)
+        for event in SSE:  # event by event, at once
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await send(JSON)
+        await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools", lifespan="off",
+            access_log=False, log_level="warning")
+"""
+
+# The same answers without ASGI: an asyncio protocol writing canned bytes (a row, not the upstream).
+PROTOCOL_SERVER = r"""
+import asyncio, uvloop, httptools
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=UTF-8\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY)
 def chunk(data): return b"%x\r\n%s\r\n" % (len(data), data)
 STREAM = [b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"]
-STREAM += [chunk(b"data: " + response("word ", finish=i == EVENTS - 1) + b"\r\n\r\n") for i in range(EVENTS)]
+STREAM += [chunk(event) for event in SSE]
 STREAM.append(b"0\r\n\r\n")
 class P(asyncio.Protocol):
     def connection_made(self, t):
@@ -92,6 +125,7 @@ async def main():
     await server.serve_forever()
 uvloop.run(main())
 """
+MOCK, PROTOCOL_MOCK = ANSWERS + ASGI_SERVER, ANSWERS + PROTOCOL_SERVER
 
 # The floor of a Python gateway on chatgate's stack: uvicorn, one Starlette route forwarding
 # the body to the mock with aiohttp and the answer back; no translation, checks or metrics.
@@ -199,10 +233,17 @@ async def streams(t: Target, n: int, events: int) -> tuple[float, float]:
 
 
 def measure(t: Target, requests: int, n_streams: int, events: int) -> dict[str, tuple[float, float]]:
-    t.process.wait_up()
     out = {str(c): uvloop.run(load(t, requests, c)) for c in CONCURRENCY}
     out["stream"] = uvloop.run(streams(t, n_streams, events))
     return out
+
+
+def median_cells(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Each cell's median over the rounds, each of its two numbers on its own."""
+    return {
+        cell: (statistics.median(r[cell][0] for r in runs), statistics.median(r[cell][1] for r in runs))
+        for cell in runs[0]
+    }
 
 
 def chatgate(name: str, gemini: dict[str, object], src: Path | None = None) -> Target:
@@ -258,6 +299,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--streams", type=int, default=800)
     parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="each cell is the median of this many rounds")
     parser.add_argument("--src", type=Path, help="add a row for chatgate run from this src directory")
     parser.add_argument("--litellm", help="a Python interpreter with litellm[proxy] installed: adds its row")
     args = parser.parse_args()
@@ -266,35 +308,40 @@ def main() -> None:
     gemini_api = {"mode": "gemini-api", "api_key": "k", "base_url": mock.url}
     vertex = {"project": "p", "location": "us-central1", "access_token": "t", "base_url": mock.url}
     generate = f"/v1beta/models/{MODEL}:generateContent"
-    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    baseline = Target(
+        "bare mock (baseline)",
+        mock,
+        generate,
+        f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        GEMINI_BODY,
+        GEMINI_BODY,
+        {"x-goog-api-key": "k"},
+    )
+    targets = [baseline]
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            targets = [
-                Target(
-                    "bare mock (baseline)",
-                    mock,
-                    generate,
-                    f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
-                    GEMINI_BODY,
-                    GEMINI_BODY,
-                    {"x-goog-api-key": "k"},
-                )
-            ]
-            targets.append(Target("bare proxy", Process(PROXY, env={"BENCH_MOCK": mock.url}), *targets[0].route()))
+            protocol_mock = Process(PROTOCOL_MOCK, str(args.events))
+            targets.append(Target("protocol mock (no ASGI)", protocol_mock, *baseline.route()))
+            targets.append(Target("bare proxy", Process(PROXY, env={"BENCH_MOCK": mock.url}), *baseline.route()))
             if args.src is not None:
                 targets.append(chatgate(f"chatgate {args.src}", gemini_api, args.src))
             targets += [chatgate("chatgate, Gemini API", gemini_api), chatgate("chatgate, Vertex AI", vertex)]
             if args.litellm:
                 targets.append(litellm(args.litellm, mock.url, Path(tmp)))
             for t in targets:
-                scale = 10 if t.process is mock else 1
-                try:
-                    rows[t.name] = measure(t, args.requests * scale, args.streams * scale, args.events)
-                finally:
-                    if t.process is not mock:
-                        t.process.stop()
+                t.process.wait_up()
+            # Rounds, every server in turn, so that a burst of load from elsewhere on the
+            # machine lands in one round of one row, and the median leaves it out.
+            runs: dict[str, list[dict[str, tuple[float, float]]]] = {t.name: [] for t in targets}
+            for _ in range(args.rounds):
+                for t in targets:
+                    scale = 10 if t.process in (mock, protocol_mock) else 1
+                    n, n_streams = args.requests * scale // args.rounds, args.streams * scale // args.rounds
+                    runs[t.name].append(measure(t, n, n_streams, args.events))
+            rows = {name: median_cells(r) for name, r in runs.items()}
         finally:
-            mock.stop()
+            for t in targets:
+                t.process.stop()
     report(rows, args.events)
 
 
