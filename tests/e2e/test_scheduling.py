@@ -123,6 +123,25 @@ def test_parallel_generations_then_a_full_queue_answers_429(tmp_path: Path) -> N
         assert httpx.post(url, json={**LONG, "stream": False, "max_tokens": 2}).status_code == 200
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_one_request_after_another_never_finds_the_slot_taken(tmp_path: Path, stream: bool) -> None:
+    """With one slot and no queue, a client that sends its next request as soon as the last
+    answer arrived gets it served: the slot is free before the answer's end goes out."""
+    settings = make_settings(tmp_path, auth={"enabled": False}, local={"parallel": 1, "queue_size": 0})
+    with LiveServer(settings) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        statuses = []
+        for _ in range(30):
+            body = {**LONG, "stream": stream, "max_tokens": 1}
+            if stream:
+                with client.stream("POST", "/v1/chat/completions", json=body) as r:
+                    events = [line for line in r.iter_lines() if line.startswith("data: ")]
+                    statuses.append(r.status_code)
+                assert events[-1] == "data: [DONE]"
+            else:
+                statuses.append(client.post("/v1/chat/completions", json=body).status_code)
+        assert statuses == [200] * 30
+
+
 def test_queued_requests_are_served_in_turn(live: LiveServer, auth: dict[str, str]) -> None:
     results: list[int] = []
 

@@ -203,17 +203,29 @@ class LocalModel:
         self.active -= 1
         self.admission.release(admitted)
 
-    async def _on_worker(self, work: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Admission, then ``work`` on a worker thread; the sequence is given back when it ends."""
+    async def _on_worker(self, work: Callable[[Callable[[], None]], Any]) -> asyncio.Future[Any]:
+        """Admission, then ``work(free)`` on a worker thread. The slot is given back once: when
+        the work calls ``free`` (from its thread) or when it ends, whichever comes first."""
         assert self._workers is not None, "model not loaded"
         admitted = await self._acquire()
         loop = asyncio.get_running_loop()
+        held = True
+
+        def release() -> None:  # on the event loop
+            nonlocal held
+            if held:
+                held = False
+                self._release(admitted)
+
+        def free() -> None:  # on the worker thread
+            loop.call_soon_threadsafe(release)
+
         try:
-            job = loop.run_in_executor(self._workers, work)
+            job = loop.run_in_executor(self._workers, work, free)
         except BaseException:
-            self._release(admitted)
+            release()
             raise
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, admitted))
+        job.add_done_callback(lambda _: free())
         return job
 
     async def generate(
@@ -252,7 +264,7 @@ class LocalModel:
         def emit(event: Event) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-        await self._on_worker(lambda: self._run(request, out, parallel_tool_calls, sampling, cancel, emit))
+        await self._on_worker(lambda free: self._run(request, out, parallel_tool_calls, sampling, cancel, emit, free))
         try:
             async for response in _responses(events, stream, sampling.n):
                 yield response
@@ -286,7 +298,7 @@ class LocalModel:
             return (*self.scheduler.pin(tokens, cancel), len(tokens))
 
         try:
-            key, kept, size, tokens = await (await self._on_worker(work))
+            key, kept, size, tokens = await (await self._on_worker(lambda free: work()))
         finally:
             cancel.set()
         self._bytes_per_token = max(self._bytes_per_token, size // max(1, kept))
@@ -311,8 +323,14 @@ class LocalModel:
         sampling: prompts.Sampling,
         cancel: threading.Event,
         emit: Callable[[Event], None],
+        free: Callable[[], None],
     ) -> None:
+        """Generate on this worker thread, emitting events for the event loop. The last event
+        (done or failed) goes out after the sequence has left the scheduler and ``free`` gave
+        the slot back: both callbacks run on the loop in the order they were scheduled, so a
+        client that sends its next request as soon as this answer ends finds the slot free."""
         stream: Stream | None = None
+        last: Event | None = None  # none when cancelled: the client has gone
         try:
             if out is None:
                 out = _compile(request, self.spec.name, parallel, cancel)
@@ -331,12 +349,15 @@ class LocalModel:
                 self.counts.add(reason, produced)
                 if reason == "CANCELLED":
                     return
-            emit(_Done(prompt_tokens=len(tokens), cached_tokens=stream.pinned or None))
+            last = _Done(prompt_tokens=len(tokens), cached_tokens=stream.pinned or None)
         except BaseException as exc:  # delivered to the event loop, raised there
-            emit(_Failed(exc))
+            last = _Failed(exc)
         finally:
             if stream is not None:
                 stream.end()
+            if last is not None:
+                free()
+                emit(last)
 
     def count_tokens(self, request: g.GenerateContentRequest) -> int:
         """The tokens of the prompt ``request`` renders to, as ``generate`` would feed it
