@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
 
 
 class CliServer:
-    """``chatgate serve`` as a user runs it, in a subprocess."""
+    """``chatgate serve`` as a user runs it, in a subprocess. What it prints is read as it comes
+    (a pipe nobody reads fills up, and the server would block on its next log line) and is
+    ``output`` once it has stopped."""
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.port = free_port()
@@ -57,6 +60,14 @@ class CliServer:
         self._args = ["serve", "--port", str(self.port), *args]
         self._env = env
         self.proc: subprocess.Popen[str] | None = None
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self._lines.append(line)
 
     def __enter__(self) -> CliServer:
         self.proc = subprocess.Popen(
@@ -66,10 +77,12 @@ class CliServer:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self._reader = threading.Thread(target=self._read, name="chatgate-output", daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"chatgate exited: {self.proc.stdout.read() if self.proc.stdout else ''}")
+                raise RuntimeError(f"chatgate exited: {self.printed()}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return self
@@ -79,10 +92,17 @@ class CliServer:
         raise RuntimeError("chatgate serve did not become ready")
 
     def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None
+        assert self.proc is not None and self._reader is not None
         self.proc.terminate()
         try:
-            self.output = self.proc.communicate(timeout=20)[0]
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.output = self.proc.communicate()[0]
+            self.proc.wait()
+        self.output = self.printed()
+
+    def printed(self) -> str:
+        """What the server has printed: all of it once its process has ended."""
+        if self.proc is not None and self.proc.poll() is not None and self._reader is not None:
+            self._reader.join(timeout=10)  # the pipe ends with the process
+        return "".join(self._lines)

@@ -147,7 +147,7 @@ upstreams = ["{upstream.url}"]
                 server.proc.wait(timeout=SHUTDOWN_TIMEOUT + 15)
                 # uvicorn re-raises the signal once it has shut down, as a process killed by it.
                 assert server.proc.returncode in (0, -signal.SIGTERM)
-                output = server.proc.stdout.read() if server.proc.stdout else ""
+                output = server.printed()
                 assert "Traceback" not in output, output
 
             for name, stream in streams.items():

@@ -25,9 +25,18 @@ CHAT = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
 
 
 def config_file(
-    tmp_path: Path, name: str, upstream: str, redis_url: str, *, rpm: int, on_error: str = "open", timeout: float = 0.5
+    tmp_path: Path,
+    name: str,
+    upstream: str,
+    redis_url: str,
+    *,
+    rpm: int,
+    on_error: str = "open",
+    timeout: float = 0.5,
+    concurrent: int | None = None,
 ) -> Path:
     path = tmp_path / f"{name}.toml"
+    at_once = "" if concurrent is None else f"concurrent = {concurrent}"
     path.write_text(f"""
 [local]
 enabled = false
@@ -38,6 +47,7 @@ api_keys = ["{KEY}"]
 upstreams = ["{upstream}"]
 [limits.default]
 requests_per_minute = {rpm}
+{at_once}
 [state]
 redis_url = "{redis_url}"
 on_error = "{on_error}"
@@ -102,6 +112,25 @@ def test_two_replicas_share_one_limit_under_concurrent_load(tmp_path: Path, redi
         assert admitted < 2 * limit
         by_replica = [metric(a, ALLOWED), metric(b, ALLOWED)]
         assert sum(by_replica) == admitted and all(by_replica)  # both replicas admitted some
+
+
+def test_back_to_back_requests_under_a_concurrency_limit_of_one(tmp_path: Path, redis_server: RedisServer) -> None:
+    """A client that sends each request as soon as the last answer ended is never refused by a
+    concurrency limit of 1: the slot is freed in Redis (a background round trip, sent as the
+    answer goes out) before the next request's admission reaches it. Hundreds of requests, and
+    their log lines, through one ``chatgate serve``."""
+    with Upstream(openai_stub) as up:
+        conf = config_file(tmp_path, "one", up.url, redis_server.url, rpm=100_000, timeout=10, concurrent=1)
+        with CliServer("--config", str(conf), env=cli_env(HOME=str(tmp_path))) as server, httpx.Client() as client:
+            url = server.url + ROUTE.format("ep") + "/chat/completions"
+            answers = [client.post(url, json=CHAT, headers=AUTH, timeout=10).status_code for _ in range(300)]
+            for _ in range(100):
+                with client.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH, timeout=10) as r:
+                    assert r.read().rstrip().endswith(b"data: [DONE]")
+                    answers.append(r.status_code)
+            checked = metric(server, 'chatgate_quota_allowed_total{limit="concurrent",scope="project"}')
+    assert answers == [200] * 400
+    assert checked == 400  # each one went through the concurrency limit
 
 
 def test_a_revocation_reaches_every_replica(tmp_path: Path, redis_server: RedisServer) -> None:
