@@ -10,7 +10,10 @@ counted (all its threads, ``/proc/<pid>/task/*/schedstat``), per request at 1, 1
 throughput; then per stream chunk. Linux only. Budgets: 300 µs per request,
 25 µs per stream chunk, throughput not falling with concurrency.
 
-    python bench/upstream_relay.py [--requests 3000] [--chunks 2000] [--src DIR]
+    python bench/upstream_relay.py [--requests 3000] [--chunks 2000] [--rounds 3] [--src DIR]
+
+The servers are measured in turn, ``--rounds`` times (each round a share of the requests and
+one stream of ``--chunks`` chunks); each cell is the median of its rounds.
 
 ``--src`` runs the gateway from another checkout's ``src`` (to compare with an earlier
 version in the same run).
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -200,7 +204,6 @@ async def stream(url: str, pid: int, chunks: int) -> float:
 
 
 def measure(server: Process, requests: int, chunks: int) -> dict[str, tuple[float, float]]:
-    server.wait_up()
     out: dict[str, tuple[float, float]] = {}
     for c in CONCURRENCY:
         out[f"{c}"] = uvloop.run(load(server.url, server.proc.pid, requests, c))
@@ -208,30 +211,45 @@ def measure(server: Process, requests: int, chunks: int) -> dict[str, tuple[floa
     return out
 
 
+def median_cells(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Each cell's median over the rounds, each of its two numbers on its own."""
+    return {
+        cell: (statistics.median(r[cell][0] for r in runs), statistics.median(r[cell][1] for r in runs))
+        for cell in runs[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="each cell is the median of this many rounds")
     parser.add_argument("--src", type=Path, help="run the gateway from this src directory")
     args = parser.parse_args()
     upstream = Process(UPSTREAM, str(args.chunks))
     upstream.wait_up()
-    rows: dict[str, dict[str, tuple[float, float]]] = {}
     cfg = {"auth": {"enabled": False}, "local": {"enabled": False}, "endpoints": {"ep": {"upstreams": [upstream.url]}}}
+    servers: list[tuple[str, Process]] = []
     try:
-        servers = [("bare proxy (baseline)", Process(BASELINE, env={"BENCH_UPSTREAM": upstream.url}))]
+        servers.append(("bare proxy (baseline)", Process(BASELINE, env={"BENCH_UPSTREAM": upstream.url})))
         if args.src is not None:
             old = {**cfg, "local": {}}  # an older checkout may not know local.enabled
             servers.append(
                 (f"chatgate {args.src}", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(old)}, src=args.src))
             )
         servers.append(("chatgate", Process(GATEWAY, env={"BENCH_SETTINGS": json.dumps(cfg)})))
-        for name, server in servers:
-            try:
-                rows[name] = measure(server, args.requests, args.chunks)
-            finally:
-                server.stop()
+        for _, server in servers:
+            server.wait_up()
+        # Rounds, every server in turn: a burst of load from elsewhere lands in one round of one
+        # row, and the median leaves it out.
+        runs: dict[str, list[dict[str, tuple[float, float]]]] = {name: [] for name, _ in servers}
+        for _ in range(args.rounds):
+            for name, server in servers:
+                runs[name].append(measure(server, args.requests // args.rounds, args.chunks))
+        rows = {name: median_cells(r) for name, r in runs.items()}
     finally:
+        for _, server in servers:
+            server.stop()
         upstream.stop()
     base = rows["bare proxy (baseline)"]
     print(
