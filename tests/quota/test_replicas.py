@@ -34,7 +34,9 @@ def config_file(
     on_error: str = "open",
     timeout: float = 0.5,
     concurrent: int | None = None,
+    endpoint: str = "",
 ) -> Path:
+    """``endpoint``: more settings of the endpoint, as TOML lines."""
     path = tmp_path / f"{name}.toml"
     at_once = "" if concurrent is None else f"concurrent = {concurrent}"
     path.write_text(f"""
@@ -45,6 +47,7 @@ state_dir = "{tmp_path / "state"}"
 api_keys = ["{KEY}"]
 [endpoints.ep]
 upstreams = ["{upstream}"]
+{endpoint}
 [limits.default]
 requests_per_minute = {rpm}
 {at_once}
@@ -115,12 +118,16 @@ def test_two_replicas_share_one_limit_under_concurrent_load(tmp_path: Path, redi
 
 
 def test_back_to_back_requests_under_a_concurrency_limit_of_one(tmp_path: Path, redis_server: RedisServer) -> None:
-    """A client that sends each request as soon as the last answer ended is never refused by a
-    concurrency limit of 1: the slot is freed in Redis (a background round trip, sent as the
-    answer goes out) before the next request's admission reaches it. Hundreds of requests, and
-    their log lines, through one ``chatgate serve``."""
+    """A client that sends each request as soon as the last answer ended is never refused,
+    neither by a concurrency quota of 1 (the slot is freed in Redis by a background round trip,
+    sent as the answer goes out, before the next request's admission reaches it) nor by an
+    endpoint that relays one request at a time with no queue. Hundreds of requests, and their
+    log lines, through one ``chatgate serve``."""
+    one_at_a_time = "max_concurrency = 1\nqueue_size = 0"
     with Upstream(openai_stub) as up:
-        conf = config_file(tmp_path, "one", up.url, redis_server.url, rpm=100_000, timeout=10, concurrent=1)
+        conf = config_file(
+            tmp_path, "one", up.url, redis_server.url, rpm=100_000, timeout=10, concurrent=1, endpoint=one_at_a_time
+        )
         with CliServer("--config", str(conf), env=cli_env(HOME=str(tmp_path))) as server, httpx.Client() as client:
             url = server.url + ROUTE.format("ep") + "/chat/completions"
             answers = [client.post(url, json=CHAT, headers=AUTH, timeout=10).status_code for _ in range(300)]
