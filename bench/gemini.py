@@ -42,7 +42,7 @@ import aiohttp
 import uvloop
 
 from _requests import typical_body
-from upstream_relay import GATEWAY, Process, free_port, process_cpu
+from upstream_relay import GATEWAY, Process, free_port, median_cells, process_cpu
 
 MODEL = "gemini-2.5-flash"
 CHAT_PATH = "/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"
@@ -236,14 +236,6 @@ def measure(t: Target, requests: int, n_streams: int, events: int) -> dict[str, 
     out = {str(c): uvloop.run(load(t, requests, c)) for c in CONCURRENCY}
     out["stream"] = uvloop.run(streams(t, n_streams, events))
     return out
-
-
-def median_cells(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
-    """Each cell's median over the rounds, each of its two numbers on its own."""
-    return {
-        cell: (statistics.median(r[cell][0] for r in runs), statistics.median(r[cell][1] for r in runs))
-        for cell in runs[0]
-    }
 
 
 def chatgate(name: str, gemini: dict[str, object], src: Path | None = None) -> Target:

@@ -225,7 +225,7 @@ class LocalModel:
         except BaseException:
             release()
             raise
-        job.add_done_callback(lambda _: free())
+        job.add_done_callback(lambda _: release())  # done callbacks run on the loop
         return job
 
     async def generate(
